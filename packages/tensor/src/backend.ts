@@ -1,0 +1,234 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendUnavailableError, InvalidArgumentError } from './errors.js';
+import './register-gradients.js';
+
+/** The compute backends prfl runs on, fastest first where each exists. */
+export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
+
+export interface InitBackendOptions {
+  /**
+   * Which backend to start. `auto` (the default) tries WebGPU on a real GPU, then wasm, then cpu, and
+   * reports what it skipped and why. In Node, `auto` does not pick a software WebGPU adapter
+   * (SwiftShader): it is slower than wasm and meant for tests; ask for `webgpu` explicitly to use it.
+   */
+  backend?: BackendName | 'auto';
+  /**
+   * Where the tfjs wasm binaries are served from, in a browser bundle: a URL prefix ending in `/`, or a
+   * map from file name (`tfjs-backend-wasm-simd.wasm`, ...) to URL. Not needed in Node.
+   */
+  wasmPaths?: string | Record<string, string>;
+  /** wasm threads. `auto` uses `navigator.hardwareConcurrency` where threads are available (a cross-origin isolated page). */
+  threads?: number | 'auto';
+  /**
+   * Node only: the Vulkan driver manifest (ICD JSON) Dawn should use. By default the system's drivers are
+   * used and, where none works, SwiftShader from Debian's chromium package is found automatically.
+   */
+  vulkanDriver?: string;
+  /** Node only: also accept a software (SwiftShader) adapter under `auto`. */
+  allowSoftwareGpu?: boolean;
+}
+
+export interface GpuAdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for CPU emulation (SwiftShader, lavapipe, WARP): correct but slow. */
+  software: boolean;
+}
+
+/** What `initBackend` started: the backend, the adapter or wasm features, and what it tried first. */
+export interface BackendInfo {
+  name: BackendName;
+  platform: 'node' | 'browser';
+  adapter?: GpuAdapterDescription;
+  wasm?: { simd: boolean; threads: number };
+  /** Backends tried before this one, with the reason each was not used. */
+  skipped: Array<{ name: BackendName; reason: string }>;
+}
+
+let current: BackendInfo | undefined;
+let nodeGpuCleanup: (() => void) | undefined;
+
+export function isNode(): boolean {
+  return typeof process !== 'undefined' && process.versions?.node != null && typeof window === 'undefined';
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function startCpu(): Promise<Partial<BackendInfo>> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  if (!(await tf.setBackend('cpu')))
+    throw new BackendUnavailableError('tfjs refused to initialise the cpu backend');
+  // The cpu backend prints a banner recommending tfjs-node on first use in Node; we choose backends on purpose.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  return {};
+}
+
+async function startWasm(options: InitBackendOptions): Promise<Partial<BackendInfo>> {
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
+  try {
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
+  } catch (e) {
+    throw new BackendUnavailableError(
+      `the wasm backend needs the package @tensorflow/tfjs-backend-wasm (npm i @tensorflow/tfjs-backend-wasm): ${errorText(e)}`,
+    );
+  }
+  if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
+  const threadsSupported = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+  if (threadsSupported && options.threads !== undefined) {
+    const wanted =
+      options.threads === 'auto'
+        ? Math.max(
+            1,
+            (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1,
+          )
+        : options.threads;
+    if (!Number.isInteger(wanted) || wanted < 1) {
+      throw new InvalidArgumentError(
+        `threads: expected a positive integer or 'auto', got ${String(options.threads)}`,
+      );
+    }
+    wasm.setThreadsCount(wanted);
+  }
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend('wasm');
+  } catch (e) {
+    throw new BackendUnavailableError(`the wasm backend failed to load its binary: ${errorText(e)}`);
+  }
+  if (!ok) {
+    throw new BackendUnavailableError(
+      'the wasm backend failed to initialise (in a browser bundle, pass wasmPaths so the .wasm files can be found)',
+    );
+  }
+  const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  return { wasm: { simd, threads: threadsSupported ? wasm.getThreadsCount() : 1 } };
+}
+
+function describeAdapter(info: Partial<GPUAdapterInfo> | undefined): GpuAdapterDescription {
+  const vendor = info?.vendor ?? '';
+  const architecture = info?.architecture ?? '';
+  const device = info?.device ?? '';
+  const description = info?.description ?? '';
+  const text = `${vendor} ${architecture} ${device} ${description}`.toLowerCase();
+  const software = /swiftshader|llvmpipe|lavapipe|warp|software|cpu/.test(text);
+  return { vendor, architecture, device, description, software };
+}
+
+async function startWebgpu(options: InitBackendOptions, auto: boolean): Promise<Partial<BackendInfo>> {
+  if (isNode() && (globalThis.navigator as { gpu?: unknown } | undefined)?.gpu === undefined) {
+    const { installNodeWebGpu } = await import('./node/webgpu-node.js');
+    nodeGpuCleanup = await installNodeWebGpu({ vulkanDriver: options.vulkanDriver });
+  }
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (gpu === undefined) {
+    throw new BackendUnavailableError('WebGPU is not available here (navigator.gpu is undefined)');
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (adapter === null) {
+    throw new BackendUnavailableError(
+      'navigator.gpu.requestAdapter() returned no adapter (no usable GPU or Vulkan driver; in Node without a GPU, install Debian chromium for SwiftShader)',
+    );
+  }
+  const adapterDescription = describeAdapter(
+    (adapter as { info?: GPUAdapterInfo }).info ??
+      (await (
+        adapter as unknown as { requestAdapterInfo?: () => Promise<GPUAdapterInfo> }
+      ).requestAdapterInfo?.()),
+  );
+  if (auto && adapterDescription.software && !options.allowSoftwareGpu) {
+    throw new BackendUnavailableError(
+      `only a software adapter (${adapterDescription.architecture || adapterDescription.vendor}) is available; it is slower than wasm`,
+    );
+  }
+  try {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  } catch (e) {
+    throw new BackendUnavailableError(
+      `the webgpu backend needs the package @tensorflow/tfjs-backend-webgpu: ${errorText(e)}`,
+    );
+  }
+  if (tf.findBackendFactory('webgpu') == null) {
+    throw new BackendUnavailableError(
+      '@tensorflow/tfjs-backend-webgpu was imported before navigator.gpu existed, so it did not register; call initBackend before importing it',
+    );
+  }
+  if (!(await tf.setBackend('webgpu')))
+    throw new BackendUnavailableError('tfjs failed to initialise the webgpu backend');
+  return { adapter: adapterDescription };
+}
+
+/**
+ * Starts a tfjs backend the same way in Node and in the browser, registers prfl's gradients, and
+ * reports what it chose. Call once before building tensors; calling again switches backends.
+ *
+ * @throws BackendUnavailableError when the requested backend (or, for `auto`, every backend) cannot start, with the reasons.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const requested = options.backend ?? 'auto';
+  if (requested !== 'auto' && !BACKEND_NAMES.includes(requested)) {
+    throw new InvalidArgumentError(
+      `backend: expected one of ${[...BACKEND_NAMES, 'auto'].join(', ')}, got ${JSON.stringify(requested)}`,
+    );
+  }
+  const order: BackendName[] = requested === 'auto' ? [...BACKEND_NAMES] : [requested];
+  const skipped: BackendInfo['skipped'] = [];
+  for (const name of order) {
+    try {
+      const extra =
+        name === 'cpu'
+          ? await startCpu()
+          : name === 'wasm'
+            ? await startWasm(options)
+            : await startWebgpu(options, requested === 'auto');
+      current = { name, platform: isNode() ? 'node' : 'browser', skipped, ...extra };
+      return current;
+    } catch (e) {
+      if (requested !== 'auto') {
+        if (e instanceof BackendUnavailableError || e instanceof InvalidArgumentError) throw e;
+        throw new BackendUnavailableError(`backend ${name} could not start: ${errorText(e)}`);
+      }
+      skipped.push({ name, reason: errorText(e) });
+    }
+  }
+  throw new BackendUnavailableError(
+    `no backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
+  );
+}
+
+/** The backend `initBackend` started last, or undefined. */
+export function currentBackend(): BackendInfo | undefined {
+  return current;
+}
+
+/** One line for logs: `wasm (simd, 1 thread)`, `webgpu (google swiftshader, software)`. */
+export function describeBackend(info: BackendInfo): string {
+  if (info.name === 'webgpu' && info.adapter) {
+    const a = info.adapter;
+    return `webgpu (${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter'}${a.software ? ', software' : ''})`;
+  }
+  if (info.name === 'wasm' && info.wasm) {
+    return `wasm (${info.wasm.simd ? 'simd' : 'no simd'}, ${info.wasm.threads} thread${info.wasm.threads === 1 ? '' : 's'})`;
+  }
+  return info.name;
+}
+
+/**
+ * Releases the backend's resources so the process can exit: disposes every variable and tensor, removes
+ * the backends, and in Node drops the Dawn WebGPU instance (which otherwise keeps the event loop alive).
+ */
+export async function shutdownBackend(): Promise<void> {
+  // engine().reset() disposes every tensor, variable and backend instance but keeps the registered
+  // factories, so initBackend works again afterwards (tf.removeBackend would drop the factories).
+  tf.engine().reset();
+  current = undefined;
+  if (nodeGpuCleanup) {
+    const cleanup = nodeGpuCleanup;
+    nodeGpuCleanup = undefined;
+    cleanup();
+  }
+}

@@ -1,0 +1,20 @@
+export {
+  BACKEND_NAMES,
+  currentBackend,
+  describeBackend,
+  initBackend,
+  isNode,
+  shutdownBackend,
+} from './backend.js';
+export type { BackendInfo, BackendName, GpuAdapterDescription, InitBackendOptions } from './backend.js';
+export {
+  assertFiniteInRange,
+  assertShape,
+  BackendUnavailableError,
+  CorruptFileError,
+  formatShape,
+  InvalidArgumentError,
+  PrflError,
+} from './errors.js';
+export { PRFL_GRADIENTS } from './register-gradients.js';
+export { backendsUnderTest, maxAbsDiff } from './testing/backends.js';
