@@ -18,3 +18,25 @@ export {
 } from './errors.js';
 export { PRFL_GRADIENTS } from './register-gradients.js';
 export { backendsUnderTest, maxAbsDiff } from './testing/backends.js';
+export { Generator } from './random.js';
+export type { GeneratorState } from './random.js';
+export { sigma, sigmaToTimestep, stepIndex, timestep, timestepToSigma } from './types.js';
+export type {
+  BatchOptions,
+  Conditioning,
+  FeatureBackbone,
+  LatentRewardModel,
+  LatentVideo,
+  PairwiseBatch,
+  PointwiseBatch,
+  PreferenceSource,
+  Schedule,
+  Scheduler,
+  SchedulerStepResult,
+  Sigma,
+  StepIndex,
+  Timestep,
+  TokenSequence,
+  Trainable,
+  VelocityModel,
+} from './types.js';

@@ -1,0 +1,182 @@
+/**
+ * The shared interface of every prfl package (DESIGN.md, "The shared interface"): the three time-like
+ * quantities as distinct branded numbers, the tensor layouts, conditioning, and the contracts a model,
+ * a backbone, a scheduler, a reward model and a preference source implement. Packages talk to each
+ * other only through these types.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from './errors.js';
+
+declare const brand: unique symbol;
+type Branded<T, B extends string> = T & { readonly [brand]: B };
+
+/**
+ * Noise level of rectified flow, in [0, 1]: 1 is pure noise, 0 is data; x_sigma = (1 - sigma) x0 + sigma eps
+ * (spec §2). DDPM-family schedulers use their own noise level under the same type.
+ */
+export type Sigma = Branded<number, 'Sigma'>;
+/** The number the DiT's time embedding reads, in [0, 1000] (sigma * 1000; the reference truncates it). */
+export type Timestep = Branded<number, 'Timestep'>;
+/** A position in a sampling schedule, an integer 0..N-1. Never a timestep: mixing the two is a known ReFL bug. */
+export type StepIndex = Branded<number, 'StepIndex'>;
+
+/** Validates and brands a sigma. */
+export function sigma(value: number): Sigma {
+  if (!Number.isFinite(value) || value < 0 || value > 1) {
+    throw new InvalidArgumentError(`sigma: expected a number in [0, 1], got ${String(value)}`);
+  }
+  return value as Sigma;
+}
+
+/** Validates and brands a timestep value. */
+export function timestep(value: number, numTrainTimesteps = 1000): Timestep {
+  if (!Number.isFinite(value) || value < 0 || value > numTrainTimesteps) {
+    throw new InvalidArgumentError(`timestep: expected a number in [0, ${numTrainTimesteps}], got ${String(value)}`);
+  }
+  return value as Timestep;
+}
+
+/** Validates and brands a step index; with `numSteps`, also checks it is below it. */
+export function stepIndex(value: number, numSteps?: number): StepIndex {
+  if (!Number.isInteger(value) || value < 0 || (numSteps !== undefined && value >= numSteps)) {
+    const range = numSteps === undefined ? 'a non-negative integer' : `an integer in [0, ${numSteps - 1}]`;
+    throw new InvalidArgumentError(`step index: expected ${range}, got ${String(value)}`);
+  }
+  return value as StepIndex;
+}
+
+/**
+ * sigma -> the timestep value the DiT reads: sigma * numTrainTimesteps. With `truncate` (what the
+ * reference's FlowMatchDiscrete grid does) the value is cut to an integer.
+ */
+export function sigmaToTimestep(s: Sigma, options: { truncate?: boolean; numTrainTimesteps?: number } = {}): Timestep {
+  const n = options.numTrainTimesteps ?? 1000;
+  const t = s * n;
+  return (options.truncate ? Math.trunc(t) : t) as Timestep;
+}
+
+/** timestep value -> sigma (t / numTrainTimesteps). */
+export function timestepToSigma(t: Timestep, numTrainTimesteps = 1000): Sigma {
+  return sigma(t / numTrainTimesteps);
+}
+
+/**
+ * Video latents, channels last: [B, F, H, W, C] (batch, latent frames, height, width, channels); tfjs's
+ * native layout for conv3d. PyTorch's [B, C, F, H, W] is converted at the boundary.
+ */
+export type LatentVideo = tf.Tensor5D;
+/** Token sequences [B, N, D]. */
+export type TokenSequence = tf.Tensor3D;
+
+/** What a generator or reward model is conditioned on. Never raw strings below the pipeline level. */
+export interface Conditioning {
+  /** Text embeddings [B, L, Dtext]. */
+  text: tf.Tensor3D;
+  /** Optional [B, L] mask, 1 for real tokens and 0 for padding. */
+  textMask?: tf.Tensor2D;
+  /**
+   * Image-to-video: the first-frame condition concatenated to the noisy latent on channels (Wan2.1:
+   * a 4-channel first-frame mask + the 16-channel first-frame latent), [B, F, H, W, Ccond], and optional
+   * image tokens prepended to the text context, [B, Limg, Dimg].
+   */
+  image?: { latent: LatentVideo; tokens?: tf.Tensor3D };
+}
+
+/** A named trainable thing: stable names are what checkpoints (safetensors) are keyed by. */
+export interface Trainable {
+  /** Every variable under its stable checkpoint name; `variable.trainable` says which ones train. */
+  namedVariables(): ReadonlyMap<string, tf.Variable>;
+}
+
+/** Predicts the flow-matching velocity v = eps - x0 (spec §2). */
+export interface VelocityModel extends Trainable {
+  /** Channels of the latents it reads and predicts. */
+  readonly latentChannels: number;
+  /** v for x_sigma [B, F, H, W, C] at one timestep per batch element. Differentiable in x and the variables. */
+  predictVelocity(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): LatentVideo;
+}
+
+/** A transformer whose intermediate token features can be read: what PAVRM is built on (spec §4). */
+export interface FeatureBackbone extends Trainable {
+  /** D, the width of the features. */
+  readonly featureDim: number;
+  /** How many blocks `features` can run. */
+  readonly numBlocks: number;
+  /** The residual stream after the first `blocks` blocks (default: all), [B, N, D], no final norm. */
+  features(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning, blocks?: number): TokenSequence;
+}
+
+/** The timesteps and noise levels of one sampling run of N steps. */
+export interface Schedule {
+  readonly numSteps: number;
+  /** N timestep values, the one the model reads at each step index. */
+  readonly timesteps: readonly Timestep[];
+  /** N + 1 noise levels: sigmas[i] is the level of the sample entering step i; sigmas[N] the final one. */
+  readonly sigmas: readonly Sigma[];
+}
+
+/** The result of one scheduler step: the new sample and the solver state the next step needs. */
+export interface SchedulerStepResult<S> {
+  sample: tf.Tensor;
+  state: S;
+}
+
+/**
+ * A sampler as a set of pure functions: the state (e.g. UniPC's history of model outputs) is explicit,
+ * so a single step can run inside a gradient tape and the denoising loop can be written by hand.
+ */
+export interface Scheduler<S = unknown> {
+  readonly name: string;
+  readonly numTrainTimesteps: number;
+  /** The schedule for `numSteps` sampling steps. */
+  schedule(numSteps: number): Schedule;
+  /** The solver state before step 0. */
+  initialState(schedule: Schedule): S;
+  /** Noises clean samples to the level of a step of the schedule (per batch element or one for all). */
+  addNoise(x0: tf.Tensor, noise: tf.Tensor, sigmas: Sigma | readonly Sigma[]): tf.Tensor;
+  /** One step from `schedule.sigmas[index]` to `schedule.sigmas[index + 1]`; built from tf ops only. */
+  step(args: { schedule: Schedule; state: S; index: StepIndex; sample: tf.Tensor; modelOutput: tf.Tensor }): SchedulerStepResult<S>;
+  /** Releases tensors held by a state (history of model outputs). */
+  disposeState(state: S): void;
+  /** The diffusers-compatible JSON config. */
+  toConfig(): Record<string, unknown>;
+}
+
+/** Scores noisy latents: one logit per batch element; reward probability = sigmoid(logit) (spec §4). */
+export interface LatentRewardModel extends Trainable {
+  score(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): tf.Tensor1D;
+}
+
+/** A batch of labelled videos (pointwise BCE training). */
+export interface PointwiseBatch {
+  ids: readonly string[];
+  latents: LatentVideo;
+  conditioning: Conditioning;
+  /** [B] in {0, 1}: 1 = good motion quality. */
+  labels: tf.Tensor1D;
+}
+
+/** A batch of (better, worse) pairs sharing a prompt (Bradley-Terry training). */
+export interface PairwiseBatch {
+  ids: readonly (readonly [string, string])[];
+  win: LatentVideo;
+  lose: LatentVideo;
+  conditioning: Conditioning;
+}
+
+/** Options of one pass over a preference source. */
+export interface BatchOptions {
+  batchSize: number;
+  /** Shuffling is a function of (seed, epoch): the same pair gives the same order everywhere. */
+  seed: number;
+  epoch: number;
+  shuffle?: boolean;
+  /** Drop a last, smaller batch (default false: it is kept). */
+  dropLast?: boolean;
+}
+
+/** Where preference data comes from: batches of latents, conditioning and labels (or pairs). */
+export interface PreferenceSource<B extends PointwiseBatch | PairwiseBatch = PointwiseBatch | PairwiseBatch> {
+  readonly size: number;
+  batches(options: BatchOptions): AsyncIterable<B>;
+}
