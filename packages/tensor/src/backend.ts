@@ -120,6 +120,20 @@ function describeAdapter(info: Partial<GPUAdapterInfo> | undefined): GpuAdapterD
 }
 
 async function startWebgpu(options: InitBackendOptions, auto: boolean): Promise<Partial<BackendInfo>> {
+  try {
+    return await startWebgpuUnguarded(options, auto);
+  } catch (e) {
+    // Do not leave a Dawn instance behind for a backend we are not going to use.
+    nodeGpuCleanup?.();
+    nodeGpuCleanup = undefined;
+    throw e;
+  }
+}
+
+async function startWebgpuUnguarded(
+  options: InitBackendOptions,
+  auto: boolean,
+): Promise<Partial<BackendInfo>> {
   if (isNode() && (globalThis.navigator as { gpu?: unknown } | undefined)?.gpu === undefined) {
     const { installNodeWebGpu } = await import('./node/webgpu-node.js');
     nodeGpuCleanup = await installNodeWebGpu({ vulkanDriver: options.vulkanDriver });

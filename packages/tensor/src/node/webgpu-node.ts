@@ -10,58 +10,82 @@ export const SWIFTSHADER_ICD_CANDIDATES = [
   '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
   '/opt/google/chrome/vk_swiftshader_icd.json',
 ];
-const SYSTEM_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'];
 
-/**
- * Chooses the Vulkan driver Dawn will load: an explicit path, then VK_ICD_FILENAMES if set, then a
- * hardware driver of the system (lavapipe is skipped: Dawn rejects it), then SwiftShader.
- * Returns undefined where nothing is found (Dawn then reports no adapter).
- */
-export async function findVulkanDriver(explicit?: string): Promise<string | undefined> {
-  const fs = await import('node:fs');
-  const path = await import('node:path');
-  if (explicit !== undefined) {
-    if (!fs.existsSync(explicit)) {
-      throw new BackendUnavailableError(
-        `vulkanDriver: no file at ${explicit} (expected a Vulkan ICD manifest JSON)`,
-      );
-    }
-    return explicit;
-  }
-  const fromEnv = process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES;
-  if (fromEnv) return fromEnv;
-  for (const dir of SYSTEM_ICD_DIRS) {
-    if (!fs.existsSync(dir)) continue;
-    for (const file of fs.readdirSync(dir).sort()) {
-      if (file.endsWith('.json') && !/lvp|lavapipe/i.test(file)) return path.join(dir, file);
-    }
-  }
-  return SWIFTSHADER_ICD_CANDIDATES.find((p) => fs.existsSync(p));
-}
+type DawnModule = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
 
-/**
- * Creates a Dawn GPU instance and exposes it as `globalThis.navigator.gpu` (what tfjs's WebGPU backend
- * looks for). Returns a cleanup function that drops the instance so the process can exit.
- */
-export async function installNodeWebGpu(options: { vulkanDriver?: string | undefined }): Promise<() => void> {
-  const driver = await findVulkanDriver(options.vulkanDriver);
-  if (driver !== undefined) process.env.VK_ICD_FILENAMES = driver;
-  if (!process.env.XDG_RUNTIME_DIR) {
-    const os = await import('node:os');
-    process.env.XDG_RUNTIME_DIR = os.tmpdir();
-  }
-  let create: (flags: string[]) => GPU;
+async function loadDawn(): Promise<DawnModule> {
   try {
-    // A variable specifier keeps bundlers from trying to resolve this optional, Node-only dependency.
+    // A variable specifier keeps bundlers from resolving this optional, Node-only dependency.
     const specifier = 'webgpu';
-    ({ create } = (await import(/* @vite-ignore */ specifier)) as { create: (flags: string[]) => GPU });
+    return (await import(/* @vite-ignore */ specifier)) as DawnModule;
   } catch (e) {
     throw new BackendUnavailableError(
       `WebGPU in Node needs the package "webgpu" (npm i webgpu): ${e instanceof Error ? e.message : String(e)}`,
     );
   }
-  const gpu = create([]);
-  const g = globalThis as { navigator?: { gpu?: GPU } };
+}
+
+async function hasVulkanLoader(): Promise<boolean> {
+  const fs = await import('node:fs');
+  const dirs = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
+  return process.platform !== 'linux' || dirs.some((d) => fs.existsSync(`${d}/libvulkan.so.1`));
+}
+
+/**
+ * Creates a Dawn GPU instance with an adapter and exposes it as `globalThis.navigator.gpu`, plus the
+ * WebGPU constants (GPUBufferUsage, ...) tfjs's WebGPU backend expects as globals.
+ *
+ * Driver choice: an explicit `vulkanDriver`, else VK_ICD_FILENAMES if set, else the system's drivers,
+ * and where those give no adapter, SwiftShader from Debian's chromium package. Returns a cleanup
+ * function that drops the instance so the process can exit.
+ */
+export async function installNodeWebGpu(options: { vulkanDriver?: string | undefined }): Promise<() => void> {
+  const fs = await import('node:fs');
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const os = await import('node:os');
+    process.env.XDG_RUNTIME_DIR = os.tmpdir();
+  }
+  if (options.vulkanDriver !== undefined) {
+    if (!fs.existsSync(options.vulkanDriver)) {
+      throw new BackendUnavailableError(
+        `vulkanDriver: no file at ${options.vulkanDriver} (expected a Vulkan ICD manifest JSON)`,
+      );
+    }
+    process.env.VK_ICD_FILENAMES = options.vulkanDriver;
+  }
+  const dawn = await loadDawn();
+  let gpu = dawn.create([]);
+  let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  const pinned = options.vulkanDriver !== undefined || Boolean(process.env.VK_ICD_FILENAMES);
+  if (adapter === null && !pinned) {
+    const swiftshader = SWIFTSHADER_ICD_CANDIDATES.find((p) => fs.existsSync(p));
+    if (swiftshader !== undefined) {
+      process.env.VK_ICD_FILENAMES = swiftshader;
+      gpu = dawn.create([]);
+      adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    }
+  }
+  if (adapter === null) {
+    const hints: string[] = [];
+    if (!(await hasVulkanLoader()))
+      hints.push('the Vulkan loader libvulkan.so.1 is missing (apt-get install libvulkan1)');
+    if (!SWIFTSHADER_ICD_CANDIDATES.some((p) => fs.existsSync(p))) {
+      hints.push('no SwiftShader driver found (apt-get install chromium provides one)');
+    }
+    if (process.env.VK_ICD_FILENAMES) hints.push(`VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}`);
+    throw new BackendUnavailableError(
+      `Dawn found no WebGPU adapter${hints.length > 0 ? `: ${hints.join('; ')}` : ''}`,
+    );
+  }
+  const g = globalThis as Record<string, unknown> & { navigator?: { gpu?: GPU } };
+  const addedGlobals = Object.keys(dawn.globals).filter((k) => !(k in g));
+  for (const k of addedGlobals) g[k] = dawn.globals[k];
   const hadNavigator = g.navigator !== undefined;
   if (hadNavigator) {
     Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
@@ -70,6 +94,7 @@ export async function installNodeWebGpu(options: { vulkanDriver?: string | undef
   }
   return () => {
     if (hadNavigator) delete (g.navigator as { gpu?: GPU }).gpu;
-    else delete (globalThis as { navigator?: unknown }).navigator;
+    else delete g.navigator;
+    for (const k of addedGlobals) delete g[k];
   };
 }
