@@ -41,3 +41,23 @@ export type {
   Trainable,
   VelocityModel,
 } from './types.js';
+export {
+  ADAMW_DEFAULTS,
+  ADAMW_STEP_COUNT_KEY,
+  AdamW,
+  clipByGlobalNorm,
+  GradientAccumulator,
+  NonFiniteGradientError,
+} from './optim/index.js';
+export type {
+  AdamWGroupInfo,
+  AdamWHyperparameters,
+  AdamWOptions,
+  AdamWParamGroup,
+  AdamWStepResult,
+  ClipByGlobalNormOptions,
+  ClipByGlobalNormResult,
+  GradientAccumulatorOptions,
+  GradientMap,
+  NonFinitePolicy,
+} from './optim/index.js';

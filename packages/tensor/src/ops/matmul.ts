@@ -32,7 +32,8 @@ function swapLast(x: tf.Tensor): tf.Tensor {
   return x.rank === 2 ? tf.transpose(x) : tf.transpose(x, [0, 2, 1]);
 }
 
-const fastMatMul = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+// customGrad's typing takes a rest parameter of tensors-or-save; the runtime passes (a, b, save).
+const fastMatMul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: product(a, b),
@@ -41,7 +42,7 @@ const fastMatMul = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveF
       return [product(dy, swapLast(sb)), product(swapLast(sa), dy)];
     },
   };
-});
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
 /**
  * Matrix product of rank-2 [M, K] x [K, N] or rank-3 [B, M, K] x [B, K, N] tensors (with optional
