@@ -141,8 +141,14 @@ export class Generator {
   /** Restores a position saved by getState. */
   setState(state: GeneratorState): void {
     const s = state?.s;
-    if (!Array.isArray(s) || s.length !== 4 || s.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)) {
-      throw new InvalidArgumentError(`generator state: expected { s: [four uint32 words] }, got ${JSON.stringify(state)}`);
+    if (
+      !Array.isArray(s) ||
+      s.length !== 4 ||
+      s.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff)
+    ) {
+      throw new InvalidArgumentError(
+        `generator state: expected { s: [four uint32 words] }, got ${JSON.stringify(state)}`,
+      );
     }
     if ((s[0] | s[1] | s[2] | s[3]) === 0) {
       throw new InvalidArgumentError('generator state: all-zero state is invalid for xoshiro128**');

@@ -31,7 +31,9 @@ export function sigma(value: number): Sigma {
 /** Validates and brands a timestep value. */
 export function timestep(value: number, numTrainTimesteps = 1000): Timestep {
   if (!Number.isFinite(value) || value < 0 || value > numTrainTimesteps) {
-    throw new InvalidArgumentError(`timestep: expected a number in [0, ${numTrainTimesteps}], got ${String(value)}`);
+    throw new InvalidArgumentError(
+      `timestep: expected a number in [0, ${numTrainTimesteps}], got ${String(value)}`,
+    );
   }
   return value as Timestep;
 }
@@ -49,7 +51,10 @@ export function stepIndex(value: number, numSteps?: number): StepIndex {
  * sigma -> the timestep value the DiT reads: sigma * numTrainTimesteps. With `truncate` (what the
  * reference's FlowMatchDiscrete grid does) the value is cut to an integer.
  */
-export function sigmaToTimestep(s: Sigma, options: { truncate?: boolean; numTrainTimesteps?: number } = {}): Timestep {
+export function sigmaToTimestep(
+  s: Sigma,
+  options: { truncate?: boolean; numTrainTimesteps?: number } = {},
+): Timestep {
   const n = options.numTrainTimesteps ?? 1000;
   const t = s * n;
   return (options.truncate ? Math.trunc(t) : t) as Timestep;
@@ -103,7 +108,12 @@ export interface FeatureBackbone extends Trainable {
   /** How many blocks `features` can run. */
   readonly numBlocks: number;
   /** The residual stream after the first `blocks` blocks (default: all), [B, N, D], no final norm. */
-  features(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning, blocks?: number): TokenSequence;
+  features(
+    x: LatentVideo,
+    timesteps: readonly Timestep[],
+    conditioning: Conditioning,
+    blocks?: number,
+  ): TokenSequence;
 }
 
 /** The timesteps and noise levels of one sampling run of N steps. */
@@ -135,7 +145,13 @@ export interface Scheduler<S = unknown> {
   /** Noises clean samples to the level of a step of the schedule (per batch element or one for all). */
   addNoise(x0: tf.Tensor, noise: tf.Tensor, sigmas: Sigma | readonly Sigma[]): tf.Tensor;
   /** One step from `schedule.sigmas[index]` to `schedule.sigmas[index + 1]`; built from tf ops only. */
-  step(args: { schedule: Schedule; state: S; index: StepIndex; sample: tf.Tensor; modelOutput: tf.Tensor }): SchedulerStepResult<S>;
+  step(args: {
+    schedule: Schedule;
+    state: S;
+    index: StepIndex;
+    sample: tf.Tensor;
+    modelOutput: tf.Tensor;
+  }): SchedulerStepResult<S>;
   /** Releases tensors held by a state (history of model outputs). */
   disposeState(state: S): void;
   /** The diffusers-compatible JSON config. */
