@@ -9,8 +9,8 @@ export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
 export interface InitBackendOptions {
   /**
    * Which backend to start. `auto` (the default) tries WebGPU on a real GPU, then wasm, then cpu, and
-   * reports what it skipped and why. In Node, `auto` does not pick a software WebGPU adapter
-   * (SwiftShader): it is slower than wasm and meant for tests; ask for `webgpu` explicitly to use it.
+   * reports what it skipped and why. `auto` does not pick a software WebGPU adapter (SwiftShader):
+   * it is slower than wasm and meant for tests; ask for `webgpu` explicitly (or set allowSoftwareGpu).
    */
   backend?: BackendName | 'auto';
   /**
@@ -25,7 +25,7 @@ export interface InitBackendOptions {
    * used and, where none works, SwiftShader from Debian's chromium package is found automatically.
    */
   vulkanDriver?: string;
-  /** Node only: also accept a software (SwiftShader) adapter under `auto`. */
+  /** Also accept a software adapter (SwiftShader, WARP) under `auto`, in Node and in the browser. */
   allowSoftwareGpu?: boolean;
 }
 

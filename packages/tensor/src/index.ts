@@ -61,3 +61,36 @@ export type {
   GradientMap,
   NonFinitePolicy,
 } from './optim/index.js';
+export {
+  backwardThroughSegments,
+  SegmentCheckpoints,
+  segmentedForward,
+  segmentedGradients,
+} from './segmented.js';
+export type {
+  Activation,
+  NamedGradients,
+  Segment,
+  SegmentBackwardOptions,
+  SegmentedGradientsOptions,
+  SegmentedGradientsResult,
+  SegmentGradients,
+} from './segmented.js';
+export {
+  assertNoLeak,
+  formatBytes,
+  formatMemoryTable,
+  MemoryMeter,
+  measureMemory,
+  TensorLeakError,
+} from './memory.js';
+export type {
+  LeakCheckOptions,
+  LeakCheckResult,
+  MemoryMeasurement,
+  MemoryMeterOptions,
+  MemoryReport,
+  MemorySample,
+  PhaseReport,
+} from './memory.js';
+export * from './safetensors/index.js';

@@ -3,6 +3,7 @@
  * in Node, so browser bundles never see node: modules.
  */
 import { BackendUnavailableError } from '../errors.js';
+import { nodeImport } from './node-import.js';
 
 /** Debian's chromium ships SwiftShader's Vulkan driver; Dawn accepts it (it rejects Mesa's lavapipe). */
 export const SWIFTSHADER_ICD_CANDIDATES = [
@@ -15,9 +16,7 @@ type DawnModule = { create: (flags: string[]) => GPU; globals: Record<string, un
 
 async function loadDawn(): Promise<DawnModule> {
   try {
-    // A variable specifier keeps bundlers from resolving this optional, Node-only dependency.
-    const specifier = 'webgpu';
-    return (await import(/* @vite-ignore */ specifier)) as DawnModule;
+    return await nodeImport<DawnModule>('webgpu');
   } catch (e) {
     throw new BackendUnavailableError(
       `WebGPU in Node needs the package "webgpu" (npm i webgpu): ${e instanceof Error ? e.message : String(e)}`,
@@ -26,7 +25,7 @@ async function loadDawn(): Promise<DawnModule> {
 }
 
 async function hasVulkanLoader(): Promise<boolean> {
-  const fs = await import('node:fs');
+  const fs = await nodeImport<typeof import('node:fs')>('node:fs');
   const dirs = [
     '/usr/lib/x86_64-linux-gnu',
     '/usr/lib/aarch64-linux-gnu',
@@ -46,9 +45,9 @@ async function hasVulkanLoader(): Promise<boolean> {
  * function that drops the instance so the process can exit.
  */
 export async function installNodeWebGpu(options: { vulkanDriver?: string | undefined }): Promise<() => void> {
-  const fs = await import('node:fs');
+  const fs = await nodeImport<typeof import('node:fs')>('node:fs');
   if (!process.env.XDG_RUNTIME_DIR) {
-    const os = await import('node:os');
+    const os = await nodeImport<typeof import('node:os')>('node:os');
     process.env.XDG_RUNTIME_DIR = os.tmpdir();
   }
   if (options.vulkanDriver !== undefined) {
