@@ -33,6 +33,7 @@ export type {
   PreferenceSource,
   Schedule,
   Scheduler,
+  SchedulerStepArgs,
   SchedulerStepResult,
   Sigma,
   StepIndex,

@@ -125,33 +125,41 @@ export interface Schedule {
   readonly sigmas: readonly Sigma[];
 }
 
-/** The result of one scheduler step: the new sample and the solver state the next step needs. */
-export interface SchedulerStepResult<S> {
-  sample: tf.Tensor;
+/** The result of one scheduler step: the new sample (same type as the input) and the next solver state. */
+export interface SchedulerStepResult<S, T extends tf.Tensor = tf.Tensor> {
+  sample: T;
   state: S;
+}
+
+/** The arguments of one scheduler step. */
+export interface SchedulerStepArgs<S, T extends tf.Tensor = tf.Tensor> {
+  schedule: Schedule;
+  state: S;
+  index: StepIndex;
+  sample: T;
+  modelOutput: T;
+  /** Fresh standard normal noise of the sample's shape, for stochastic samplers (DDPM, DDIM with eta > 0). */
+  noise?: tf.Tensor;
 }
 
 /**
  * A sampler as a set of pure functions: the state (e.g. UniPC's history of model outputs) is explicit,
  * so a single step can run inside a gradient tape and the denoising loop can be written by hand.
+ * For DDPM-family samplers, `Sigma` is their noise level sqrt(1 - alpha_bar).
  */
 export interface Scheduler<S = unknown> {
   readonly name: string;
   readonly numTrainTimesteps: number;
-  /** The schedule for `numSteps` sampling steps. */
-  schedule(numSteps: number): Schedule;
+  /** The schedule for `numSteps` sampling steps; options are the scheduler's own (e.g. Wan UniPC's shift). */
+  schedule(numSteps: number, options?: object): Schedule;
   /** The solver state before step 0. */
   initialState(schedule: Schedule): S;
   /** Noises clean samples to the level of a step of the schedule (per batch element or one for all). */
   addNoise(x0: tf.Tensor, noise: tf.Tensor, sigmas: Sigma | readonly Sigma[]): tf.Tensor;
   /** One step from `schedule.sigmas[index]` to `schedule.sigmas[index + 1]`; built from tf ops only. */
-  step(args: {
-    schedule: Schedule;
-    state: S;
-    index: StepIndex;
-    sample: tf.Tensor;
-    modelOutput: tf.Tensor;
-  }): SchedulerStepResult<S>;
+  step<T extends tf.Tensor>(args: SchedulerStepArgs<S, T>): SchedulerStepResult<S, T>;
+  /** The clean estimate of `sample` at step `index` (x0_hat = x - sigma v for flow models), differentiable. */
+  predictOriginal<T extends tf.Tensor>(args: { schedule: Schedule; index: StepIndex; sample: T; modelOutput: T }): T;
   /** Releases tensors held by a state (history of model outputs). */
   disposeState(state: S): void;
   /** The diffusers-compatible JSON config. */
