@@ -159,7 +159,12 @@ export interface Scheduler<S = unknown> {
   /** One step from `schedule.sigmas[index]` to `schedule.sigmas[index + 1]`; built from tf ops only. */
   step<T extends tf.Tensor>(args: SchedulerStepArgs<S, T>): SchedulerStepResult<S, T>;
   /** The clean estimate of `sample` at step `index` (x0_hat = x - sigma v for flow models), differentiable. */
-  predictOriginal<T extends tf.Tensor>(args: { schedule: Schedule; index: StepIndex; sample: T; modelOutput: T }): T;
+  predictOriginal<T extends tf.Tensor>(args: {
+    schedule: Schedule;
+    index: StepIndex;
+    sample: T;
+    modelOutput: T;
+  }): T;
   /** Releases tensors held by a state (history of model outputs). */
   disposeState(state: S): void;
   /** The diffusers-compatible JSON config. */
