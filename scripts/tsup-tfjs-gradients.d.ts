@@ -1,3 +1,3 @@
 import type { Plugin } from 'esbuild';
-/** Bundles tfjs-core's gradient registrations into a package build; see tsup-tfjs-gradients.js. */
-export function tfjsGradientsPlugin(): Plugin;
+/** Bundles (Node build) or externalises with a .js path (browser build) tfjs-core's gradient registrations; see tsup-tfjs-gradients.js. */
+export function tfjsGradientsPlugin(options?: { bundle?: boolean }): Plugin;

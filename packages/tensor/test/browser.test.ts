@@ -71,7 +71,11 @@ describe.skipIf(!hasChromium)('@prfl/tensor bundled for the browser, in headless
   it('bundles @prfl/tensor from dist without any Node built-in import', () => {
     expect(bundle.warnings).toEqual([]);
     expect(bundle.wasmFiles).toContain('tfjs-backend-wasm-simd.wasm');
-    expect(bundle.inputs).toContain('packages/tensor/dist/index.js');
+    // The browser condition picks the browser build, where tfjs-core's gradient file is resolved by the
+    // bundler from tfjs-core's own ESM graph: no second copy of tfjs-core internals.
+    expect(bundle.inputs).toContain('packages/tensor/dist/browser/index.js');
+    expect(bundle.inputs).toContain('node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js');
+    expect(bundle.inputs.filter((f) => f.includes('dist/chunk-'))).toEqual([]);
     expect(bundle.inputs.filter((f) => f.startsWith('packages/tensor/src/'))).toEqual([]);
     // Node-only code reaches fs/os/webgpu through src/node/node-import.ts, invisible to bundlers.
     expect(bundle.nodeBuiltins).toEqual([]);

@@ -99,7 +99,7 @@ export async function buildPage(outDir: string): Promise<BundleResult> {
     target: 'es2022',
     minify: true,
     sourcemap: false,
-    // The default conditions (browser, import, module, default): @prfl/tensor resolves to dist/index.js,
+    // The default conditions (browser, import, module, default): @prfl/tensor resolves to dist/browser/index.js,
     // exactly as in a user's project; the repo's '@prfl/source' condition is deliberately not set.
     logLevel: 'silent',
     metafile: true,
