@@ -95,3 +95,6 @@ export type {
   PhaseReport,
 } from './memory.js';
 export * from './safetensors/index.js';
+export { writeFileAtomic } from './safetensors/atomic.js';
+export type { ChunkWriter } from './safetensors/atomic.js';
+export { nodeImport } from './node/node-import.js';

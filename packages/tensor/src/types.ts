@@ -190,7 +190,10 @@ export interface PairwiseBatch {
   ids: readonly (readonly [string, string])[];
   win: LatentVideo;
   lose: LatentVideo;
+  /** The prompt of the pair (of the winner, when pairs cross prompts). */
   conditioning: Conditioning;
+  /** The loser's own conditioning, for pairs drawn across prompts; absent when both share `conditioning`. */
+  loseConditioning?: Conditioning;
 }
 
 /** Options of one pass over a preference source. */
