@@ -16,6 +16,7 @@ export {
   InvalidArgumentError,
   PrflError,
 } from './errors.js';
+export { conv3d } from './ops/conv3d.js';
 export { linear, matMul } from './ops/matmul.js';
 export { PRFL_GRADIENTS } from './register-gradients.js';
 export { backendsUnderTest, maxAbsDiff } from './testing/backends.js';

@@ -1,0 +1,183 @@
+/**
+ * Wan DiT checkpoints in Wan's official layout, so a PyTorch user loads ours and we load theirs:
+ *   config.json                                    WanModel config (wanDiTConfigToJson)
+ *   diffusion_pytorch_model.safetensors            weights, Wan's keys, PyTorch layouts
+ *   or diffusion_pytorch_model-0000i-of-0000n.safetensors + diffusion_pytorch_model.safetensors.index.json
+ * float32, bfloat16 or float16 on disk (bf16/f16 are upcast to float32 on load; tfjs has no half types).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type FloatStorageDtype,
+  InvalidArgumentError,
+  openSafetensors,
+  openShardedSafetensors,
+  type SavedCheckpoint,
+  saveShardedSafetensors,
+  serializeSafetensors,
+  type TensorReader,
+} from '@prfl/tensor';
+import { type WanDiTConfig, wanDiTConfig, wanDiTConfigFromJson, wanDiTConfigToJson } from './config.js';
+import { WanDiT, type WanDiTOptions } from './model.js';
+import { wanDiTParamSpecs } from './params.js';
+import { checkStateDictShapes, fromTorchLayout } from './state-dict.js';
+
+export const WAN_CONFIG_FILE = 'config.json';
+export const WAN_WEIGHTS_PREFIX = 'diffusion_pytorch_model';
+export const WAN_WEIGHTS_FILE = `${WAN_WEIGHTS_PREFIX}.safetensors`;
+export const WAN_INDEX_FILE = `${WAN_WEIGHTS_PREFIX}.safetensors.index.json`;
+
+export type LoadWanDiTOptions = Omit<WanDiTOptions, 'weights' | 'seed'>;
+
+function isCamelConfig(config: WanDiTConfig | Record<string, unknown>): config is WanDiTConfig {
+  return 'numHeads' in config;
+}
+
+/**
+ * Builds a model from a config (a parsed config.json or a WanDiTConfig) and any TensorReader
+ * (`openSafetensors` of a path, bytes, Blob or Response; `openShardedSafetensorsFrom` for shards in a
+ * browser). Every key and PyTorch shape is checked against the config from the headers alone, before
+ * any tensor data is read; then tensors are read one at a time and converted to tfjs layouts. The reader
+ * stays open (the caller closes it).
+ *
+ * @throws InvalidArgumentError listing every missing and unexpected key, or naming a key whose shape
+ *   differs (with both shapes); CorruptFileError from the reader for damaged files.
+ */
+export async function loadWanDiTFrom(
+  config: WanDiTConfig | Record<string, unknown>,
+  reader: TensorReader,
+  options: LoadWanDiTOptions = {},
+): Promise<WanDiT> {
+  const c = isCamelConfig(config) ? wanDiTConfig(config) : wanDiTConfigFromJson(config);
+  const specs = wanDiTParamSpecs(c);
+  const what = 'name' in reader && typeof reader.name === 'string' ? reader.name : 'Wan DiT checkpoint';
+  checkStateDictShapes(specs, new Map(reader.tensors.map((t) => [t.name, t.shape])), what);
+  const weights = new Map<string, tf.Tensor>();
+  try {
+    for (const spec of specs) {
+      const stored = await reader.readTensor(spec.name);
+      try {
+        weights.set(spec.name, fromTorchLayout(spec, stored));
+      } finally {
+        stored.dispose();
+      }
+    }
+    return new WanDiT(c, { ...options, weights });
+  } finally {
+    tf.dispose([...weights.values()]);
+  }
+}
+
+/**
+ * Node: loads a Wan DiT from a folder holding config.json and the weights (a sharded index is preferred
+ * over a single file, as diffusers does). `path` may also name the weights file or index directly, with
+ * config.json next to it.
+ */
+export async function loadWanDiT(path: string, options: LoadWanDiTOptions = {}): Promise<WanDiT> {
+  const fs = await import('node:fs/promises');
+  const nodePath = await import('node:path');
+  let stat: import('node:fs').Stats;
+  try {
+    stat = await fs.stat(path);
+  } catch (e) {
+    throw new InvalidArgumentError(`loadWanDiT: cannot open ${path} (${(e as Error).message})`);
+  }
+  const dir = stat.isDirectory() ? path : nodePath.dirname(path);
+  let weightsPath = path;
+  if (stat.isDirectory()) {
+    const entries = await fs.readdir(dir);
+    if (entries.includes(WAN_INDEX_FILE)) weightsPath = nodePath.join(dir, WAN_INDEX_FILE);
+    else if (entries.includes(WAN_WEIGHTS_FILE)) weightsPath = nodePath.join(dir, WAN_WEIGHTS_FILE);
+  }
+  const configPath = nodePath.join(dir, WAN_CONFIG_FILE);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await fs.readFile(configPath, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new InvalidArgumentError(`loadWanDiT: cannot read ${configPath} (${(e as Error).message})`);
+  }
+  const reader = await openShardedSafetensors(weightsPath);
+  try {
+    return await loadWanDiTFrom(json, reader, options);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Loads a Wan DiT from the bytes of a config.json and one safetensors file (browser uploads, fetch). */
+export async function loadWanDiTFromBytes(
+  configJson: string | Record<string, unknown>,
+  weights: Uint8Array | ArrayBuffer | Blob | Response,
+  options: LoadWanDiTOptions = {},
+): Promise<WanDiT> {
+  const json =
+    typeof configJson === 'string' ? (JSON.parse(configJson) as Record<string, unknown>) : configJson;
+  const reader = await openSafetensors(weights);
+  try {
+    return await loadWanDiTFrom(json, reader, options);
+  } finally {
+    await reader.close();
+  }
+}
+
+export interface SaveWanDiTOptions {
+  /** Stored float type (default F32; Wan's releases ship F32, BF16 halves the size). */
+  dtype?: FloatStorageDtype;
+  /** Largest shard in bytes of tensor data (default 5 GB, as diffusers); above it, shards and an index. */
+  maxShardBytes?: number;
+}
+
+/** What `saveWanDiT` wrote: the config file and the weight files (see SavedCheckpoint). */
+export interface SavedWanDiT extends SavedCheckpoint {
+  configFile: string;
+}
+
+function stateDictMetadata(): Record<string, string> {
+  return { format: 'pt' };
+}
+
+/**
+ * Node: writes `model` in Wan's layout into `dir` (config.json, then the weights; sharded with an index
+ * when larger than maxShardBytes). Loadable by Wan's WanModel.from_pretrained and by loadWanDiT.
+ */
+export async function saveWanDiT(
+  model: WanDiT,
+  dir: string,
+  options: SaveWanDiTOptions = {},
+): Promise<SavedWanDiT> {
+  const fs = await import('node:fs/promises');
+  const nodePath = await import('node:path');
+  await fs.mkdir(dir, { recursive: true });
+  const state = model.stateDict();
+  try {
+    const saved = await saveShardedSafetensors(dir, state, {
+      prefix: WAN_WEIGHTS_PREFIX,
+      dtype: options.dtype ?? 'F32',
+      metadata: stateDictMetadata(),
+      ...(options.maxShardBytes !== undefined ? { maxShardBytes: options.maxShardBytes } : {}),
+    });
+    await fs.writeFile(
+      nodePath.join(dir, WAN_CONFIG_FILE),
+      `${JSON.stringify(wanDiTConfigToJson(model.config), null, 2)}\n`,
+    );
+    return { ...saved, configFile: WAN_CONFIG_FILE };
+  } finally {
+    tf.dispose([...state.values()]);
+  }
+}
+
+/** `model` as the bytes of config.json and one diffusion_pytorch_model.safetensors (browser downloads). */
+export async function serializeWanDiT(
+  model: WanDiT,
+  options: Pick<SaveWanDiTOptions, 'dtype'> = {},
+): Promise<{ config: string; weights: Uint8Array }> {
+  const state = model.stateDict();
+  try {
+    const weights = await serializeSafetensors(state, {
+      dtype: options.dtype ?? 'F32',
+      metadata: stateDictMetadata(),
+    });
+    return { config: `${JSON.stringify(wanDiTConfigToJson(model.config), null, 2)}\n`, weights };
+  } finally {
+    tf.dispose([...state.values()]);
+  }
+}
