@@ -47,6 +47,23 @@ describe.each(backendsUnderTest())('matMul on %s', (backend) => {
       expect(maxAbsDiff(await ours[i]!.data(), await theirs[i]!.data())).toBeLessThan(1e-4);
   });
 
+  it('takes the split path for large batched products and still matches tf.matMul with gradients', async () => {
+    await initBackend({ backend });
+    const g = new Generator('big');
+    // 96 * 80 * 72 multiply-adds per batch element: above the split threshold on wasm.
+    const a = g.normal<tf.Rank.R3>([2, 80, 96]);
+    const b = g.normal<tf.Rank.R3>([2, 72, 80]);
+    const w = g.normal([2, 96, 72]);
+    const f = (mm: typeof matMul) => (x: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(mm(x, z, true, true), w));
+    const ours = tf.grads(f(matMul))([a, b]);
+    const theirs = tf.grads(f(tf.matMul as typeof matMul))([a, b]);
+    expect(
+      maxAbsDiff(await matMul(a, b, true, true).data(), await tf.matMul(a, b, true, true).data()),
+    ).toBeLessThan(1e-3);
+    for (let i = 0; i < 2; i++)
+      expect(maxAbsDiff(await ours[i]!.data(), await theirs[i]!.data())).toBeLessThan(1e-3);
+  });
+
   it('linear flattens leading axes and adds the bias', async () => {
     await initBackend({ backend });
     const g = new Generator('lin');

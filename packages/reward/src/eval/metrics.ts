@@ -1,0 +1,100 @@
+/**
+ * Binary classification metrics as the reference reports them (sklearn's accuracy, precision, recall,
+ * F1 with zero_division = 0) plus ROC-AUC, on reward probabilities and 0/1 labels.
+ */
+import { InvalidArgumentError } from '@prfl/tensor';
+
+export interface BinaryMetrics {
+  /** Samples scored. */
+  n: number;
+  /** Fraction with (probability >= threshold) == label. */
+  accuracy: number;
+  /** TP / (TP + FP); 0 when nothing is predicted positive. */
+  precision: number;
+  /** TP / (TP + FN); 0 when there are no positives. */
+  recall: number;
+  /** 2PR / (P + R); 0 when both are 0. */
+  f1: number;
+  /** Area under the ROC curve (ties count half); NaN when only one class is present. */
+  rocAuc: number;
+  /** Mean binary cross-entropy of the probabilities (clamped to [1e-7, 1 - 1e-7]). */
+  loss: number;
+}
+
+/**
+ * ROC-AUC as the Mann-Whitney statistic: the probability that a random positive scores above a random
+ * negative, ties counting one half. NaN when either class is empty.
+ */
+export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  checkLengths(scores, labels);
+  const idx = Array.from({ length: scores.length }, (_, i) => i).sort(
+    (a, b) => (scores[a] as number) - (scores[b] as number),
+  );
+  let positives = 0;
+  let rankSum = 0;
+  // Average ranks over ties (1-based).
+  for (let i = 0; i < idx.length; ) {
+    let j = i;
+    while (j + 1 < idx.length && scores[idx[j + 1] as number] === scores[idx[i] as number]) j++;
+    const rank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) {
+      if (labels[idx[k] as number] === 1) {
+        positives++;
+        rankSum += rank;
+      }
+    }
+    i = j + 1;
+  }
+  const negatives = idx.length - positives;
+  if (positives === 0 || negatives === 0) return Number.NaN;
+  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+}
+
+/** Accuracy, precision, recall, F1, ROC-AUC and BCE of probabilities against 0/1 labels. */
+export function binaryMetrics(
+  probabilities: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  threshold = 0.5,
+): BinaryMetrics {
+  checkLengths(probabilities, labels);
+  let tp = 0;
+  let fp = 0;
+  let tn = 0;
+  let fn = 0;
+  let loss = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i] as number;
+    const p = probabilities[i] as number;
+    if (y !== 0 && y !== 1) throw new InvalidArgumentError(`labels[${i}]: expected 0 or 1, got ${String(y)}`);
+    if (!Number.isFinite(p))
+      throw new InvalidArgumentError(`probabilities[${i}]: expected a finite number, got ${String(p)}`);
+    const predicted = p >= threshold ? 1 : 0;
+    if (predicted === 1 && y === 1) tp++;
+    else if (predicted === 1) fp++;
+    else if (y === 0) tn++;
+    else fn++;
+    const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+    loss -= y * Math.log(q) + (1 - y) * Math.log(1 - q);
+  }
+  const n = labels.length;
+  const precision = tp + fp === 0 ? 0 : tp / (tp + fp);
+  const recall = tp + fn === 0 ? 0 : tp / (tp + fn);
+  const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+  return {
+    n,
+    accuracy: n === 0 ? Number.NaN : (tp + tn) / n,
+    precision,
+    recall,
+    f1,
+    rocAuc: rocAuc(probabilities, labels),
+    loss: n === 0 ? Number.NaN : loss / n,
+  };
+}
+
+function checkLengths(a: ArrayLike<number>, b: ArrayLike<number>): void {
+  if (a.length !== b.length) {
+    throw new InvalidArgumentError(
+      `metrics: ${a.length} scores but ${b.length} labels; expected one label per score`,
+    );
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * One PAVRM training step (spec §4), readable top to bottom in `pavrmTrainStep`: draw a noise level per
+ * video as the reference does, noise the clean latents, score them, take the BCE (labelled videos) or
+ * Bradley-Terry (preference pairs) loss, back-propagate, clip, and make one AdamW update with separate
+ * learning rates for the backbone blocks and the head.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type AdamW,
+  assertShape,
+  clipByGlobalNorm,
+  type Generator,
+  type LatentRewardModel,
+  type PairwiseBatch,
+  type PointwiseBatch,
+} from '@prfl/tensor';
+import { addNoise } from '../forward-process.js';
+import { type SigmaSampler, sampleTrainingSigmas } from '../sigma-sampling.js';
+import { assertBinaryLabels, assertFiniteTensor, assertLatentVideo } from '../validate.js';
+import { bceWithLogits, bradleyTerryLoss } from './losses.js';
+
+/** Everything one step reads and updates. `PavrmTrainer` builds and owns it. */
+export interface PavrmTrainRun {
+  /** The reward model being trained: a Pavrm, or any LatentRewardModel (e.g. the pixel reward). */
+  reward: LatentRewardModel;
+  /** The variables that receive gradients: trainable ones only (frozen embeddings are left out). */
+  variables: readonly tf.Variable[];
+  /** AdamW with one parameter group per learning rate ('backbone', 'head'). */
+  optimizer: AdamW;
+  /** Seeded noise for sigmas and eps; its position is saved in checkpoints. */
+  noise: Generator;
+  sigmaSampler: SigmaSampler;
+  /** Global gradient-norm clip (paper and reference: 1.0); null: no clipping (the norm is still reported). */
+  maxGradNorm: number | null;
+  /** Optimizer steps taken so far. */
+  step: number;
+  /** Learning rate of each optimizer group at factor 1, in group order. */
+  baseLearningRates: readonly number[];
+  /** Factor on the base learning rates at a step (default constant 1, as in the paper). */
+  lrSchedule?: (step: number) => number;
+}
+
+/** What one step did, for logs and progress callbacks. Plain data. */
+export interface PavrmStepMetrics {
+  /** The step number after this update (1 for the first). */
+  step: number;
+  kind: 'pointwise' | 'pairwise';
+  batchSize: number;
+  loss: number;
+  /**
+   * Training accuracy of this batch before the update: labelled videos, sigmoid(r) >= 0.5 matches the
+   * label; pairs, r_win > r_lose.
+   */
+  accuracy: number;
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+  /** Learning rate of each optimizer group, by group name. */
+  lr: Record<string, number>;
+  /** The noise levels the batch was trained at. */
+  sigmas: number[];
+  /** Wall time of the step in milliseconds. */
+  ms: number;
+}
+
+function isPairwise(batch: PointwiseBatch | PairwiseBatch): batch is PairwiseBatch {
+  return 'win' in batch && 'lose' in batch;
+}
+
+/** Global L2 norm of a set of gradients, as a number. */
+function globalNorm(grads: readonly tf.Tensor[]): number {
+  if (grads.length === 0) return 0;
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
+  const value = norm.dataSync()[0] as number;
+  norm.dispose();
+  return value;
+}
+
+/**
+ * One PAVRM training step on a batch of labelled videos (pointwise BCE, the paper's default) or of
+ * (better, worse) pairs (Bradley-Terry). The batch's tensors are read, not disposed.
+ *
+ * @throws InvalidArgumentError for latents that are not [B, F, H, W, C], labels that are not one 0/1
+ *   per video, pairs of different shapes, or NaN/Inf in the latents.
+ */
+export function pavrmTrainStep(run: PavrmTrainRun, batch: PointwiseBatch | PairwiseBatch): PavrmStepMetrics {
+  const started = performance.now();
+
+  // 0. Check the batch: clean latents [B, F, H, W, C], finite; labels 0/1 per video or pairs of one shape.
+  const pairwise = isPairwise(batch);
+  const x0 = pairwise ? batch.win : batch.latents;
+  assertLatentVideo(pairwise ? 'batch.win' : 'batch.latents', x0);
+  const b = x0.shape[0];
+  if (pairwise) {
+    assertLatentVideo('batch.lose', batch.lose);
+    assertShape('batch.lose', batch.lose, x0.shape);
+    assertFiniteTensor('batch.win', batch.win);
+    assertFiniteTensor('batch.lose', batch.lose);
+  } else {
+    assertBinaryLabels('batch.labels', batch.labels, b);
+    assertFiniteTensor('batch.latents', batch.latents);
+  }
+
+  // 1. One noise level per video (both videos of a pair share it), drawn as the reference draws training
+  //    sigmas: a uniform index on the shift-5 1000-step grid (§3). Timestep = trunc(sigma * 1000).
+  const { sigmas, timesteps } = sampleTrainingSigmas(run.noise, b, run.sigmaSampler);
+
+  // 2. One eps ~ N(0, I) per video from the seeded generator (identical on every backend); a pair's two
+  //    videos get the same eps, so only their content differs.
+  const eps = run.noise.normal<tf.Rank.R5>(x0.shape);
+
+  // 3. Learning rates for this step: the paper keeps them constant (head 1e-5, backbone blocks 1e-6).
+  const factor = run.lrSchedule ? run.lrSchedule(run.step) : 1;
+  run.baseLearningRates.forEach((lr, group) => {
+    run.optimizer.setLearningRate(lr * factor, group);
+  });
+
+  // 4. Forward and loss under the gradient tape. x_sigma = (1 - sigma) x0 + sigma eps, built from the clean
+  //    latent; a labelled video keeps its clean label at every noise level.
+  let scores: tf.Tensor1D[] = [];
+  let taped: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  try {
+    taped = tf.variableGrads(() => {
+      if (!pairwise) {
+        const xSigma = addNoise(batch.latents, eps, sigmas) as tf.Tensor5D;
+        const logits = run.reward.score(xSigma, timesteps, batch.conditioning);
+        scores = [tf.keep(logits)];
+        return bceWithLogits(logits, batch.labels);
+      }
+      const rWin = run.reward.score(
+        addNoise(batch.win, eps, sigmas) as tf.Tensor5D,
+        timesteps,
+        batch.conditioning,
+      );
+      const rLose = run.reward.score(
+        addNoise(batch.lose, eps, sigmas) as tf.Tensor5D,
+        timesteps,
+        batch.conditioning,
+      );
+      scores = [tf.keep(rWin), tf.keep(rLose)];
+      return bradleyTerryLoss(rWin, rLose);
+    }, [...run.variables]);
+  } catch (e) {
+    tf.dispose([eps, ...scores]);
+    throw e;
+  }
+  const { value: loss, grads } = taped;
+
+  // 5. Clip all gradients together to a global L2 norm (the reference clips the DiT's after backward and
+  //    calls a no-op clip before it; one global clip over everything trained is what it means).
+  const raw = Object.values(grads);
+  let update: Record<string, tf.Tensor> = grads;
+  let gradNorm: number;
+  let lossValue: number;
+  let accuracy: number;
+  try {
+    if (run.maxGradNorm !== null) {
+      const clipped = clipByGlobalNorm(grads, run.maxGradNorm);
+      gradNorm = clipped.totalNorm;
+      update = clipped.grads;
+    } else {
+      gradNorm = globalNorm(raw);
+    }
+
+    // 6. One AdamW update: decoupled weight decay 0.01, each group at its own learning rate. A NaN or Inf
+    //    gradient stops here (NonFiniteGradientError) before any weight changes.
+    run.optimizer.step(update);
+    run.step += 1;
+
+    // 7. Metrics, read back once.
+    lossValue = loss.dataSync()[0] as number;
+    accuracy = tf.tidy(() => {
+      const correct = pairwise
+        ? tf.greater(scores[0] as tf.Tensor, scores[1] as tf.Tensor)
+        : tf.equal(
+            tf.cast(tf.greaterEqual(scores[0] as tf.Tensor, 0), 'float32'),
+            (batch as PointwiseBatch).labels,
+          );
+      return tf.mean(tf.cast(correct, 'float32')).dataSync()[0] as number;
+    });
+  } finally {
+    tf.dispose([loss, eps, ...scores, ...raw]);
+    if (update !== grads) tf.dispose(Object.values(update));
+  }
+  const lr: Record<string, number> = {};
+  run.optimizer.groups.forEach((g, i) => {
+    lr[g.name ?? String(i)] = g.lr;
+  });
+  return {
+    step: run.step,
+    kind: pairwise ? 'pairwise' : 'pointwise',
+    batchSize: b,
+    loss: lossValue,
+    accuracy,
+    gradNorm,
+    lr,
+    sigmas: [...sigmas],
+    ms: performance.now() - started,
+  };
+}
