@@ -81,6 +81,15 @@ describe.each(backendsUnderTest())('Wan DiT ops on %s', (backend) => {
     const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(applyRope(t as tf.Tensor3D, tables), w)))(x);
     const inverse = { ...tables, sin: tf.neg(tables.sin) as tf.Tensor2D };
     expect(await maxDiff(grad, applyRope(w as tf.Tensor3D, inverse))).toBeLessThan(1e-5);
+    // Both ways of swapping pairs (GPU backends use the reverse) give the same values and gradients.
+    const r = await compare(
+      (t) => applyRope(t as tf.Tensor3D, tables, 'matmul'),
+      (t) => applyRope(t as tf.Tensor3D, tables, 'reverse'),
+      x,
+      w,
+    );
+    expect(r.value).toBeLessThan(1e-6);
+    expect(r.grad).toBeLessThan(1e-6);
     tf.dispose([tables.cos, tables.sin, tables.swap]);
   });
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, InvalidArgumentError } from './errors.js';
 import './register-gradients.js';
+import { installFastWasmSlice } from './ops/wasm-slice.js';
 
 /** The compute backends prfl runs on, fastest first where each exists. */
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -105,6 +106,8 @@ async function startWasm(options: InitBackendOptions): Promise<Partial<BackendIn
       'the wasm backend failed to initialise (in a browser bundle, pass wasmPaths so the .wasm files can be found)',
     );
   }
+  // tfjs-backend-wasm 4.22's Slice copies its whole input per call; ours reads the heap in place.
+  installFastWasmSlice();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   return { wasm: { simd, threads: threadsSupported ? wasm.getThreadsCount() : 1 } };
 }

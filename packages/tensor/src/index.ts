@@ -18,6 +18,7 @@ export {
 } from './errors.js';
 export { conv3d } from './ops/conv3d.js';
 export { linear, matMul } from './ops/matmul.js';
+export { installFastWasmSlice } from './ops/wasm-slice.js';
 export { PRFL_GRADIENTS } from './register-gradients.js';
 export { backendsUnderTest, maxAbsDiff } from './testing/backends.js';
 export { Generator } from './random.js';

@@ -26,8 +26,8 @@ export type { WanDiTContext, WeightLookup } from './forward.js';
 export { layerNorm, rmsNorm } from './norm.js';
 export { wanDiTParamSpecs } from './params.js';
 export type { ParamGroup, ParamInit, ParamLayout, ParamSpec } from './params.js';
-export { applyRope, ROPE_THETA, ropeTables } from './rope.js';
-export type { RopeTables } from './rope.js';
+export { applyRope, defaultPairSwap, ROPE_THETA, ropeTables } from './rope.js';
+export type { PairSwap, RopeTables } from './rope.js';
 export { checkWeights, WanDiT, WanDiTBackbone, wanDiTBackboneParamSpecs } from './model.js';
 export type { WanDiTOptions } from './model.js';
 export {

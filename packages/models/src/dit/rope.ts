@@ -104,10 +104,18 @@ export function ropeTables(
   };
 }
 
-function swapPairs(x: tf.Tensor3D, swap: tf.Tensor2D): tf.Tensor {
-  const [b, n, dim] = x.shape;
+/** How the pair swap is computed: a product with the permutation, or a reverse of [..., 2] pairs. */
+export type PairSwap = 'matmul' | 'reverse';
+
+/** 'matmul' on the CPU backends (wasm, cpu), whose Reverse kernels are slow; 'reverse' elsewhere. */
+export function defaultPairSwap(): PairSwap {
   const backend = tf.getBackend();
-  if (backend === 'wasm' || backend === 'cpu') {
+  return backend === 'wasm' || backend === 'cpu' ? 'matmul' : 'reverse';
+}
+
+function swapPairs(x: tf.Tensor3D, swap: tf.Tensor2D, how: PairSwap): tf.Tensor {
+  const [b, n, dim] = x.shape;
+  if (how === 'matmul') {
     const headDim = swap.shape[0];
     return tf.reshape(matMul(tf.reshape(x, [(b * n * dim) / headDim, headDim]), swap), [b, n, dim]);
   }
@@ -121,11 +129,15 @@ type GradFn = (...args: unknown[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tens
  * A rotation is linear in x: rope(x) = x C + swap(x) S, so its gradient is dy C + swap(dy S) (the swap
  * is its own transpose); nothing but the constant tables is kept for the backward pass.
  */
-export function applyRope(x: tf.Tensor3D, tables: RopeTables): tf.Tensor3D {
+export function applyRope(
+  x: tf.Tensor3D,
+  tables: RopeTables,
+  how: PairSwap = defaultPairSwap(),
+): tf.Tensor3D {
   const rotate = tf.customGrad(((input: tf.Tensor3D) => ({
-    value: tf.add(tf.mul(input, tables.cos), tf.mul(swapPairs(input, tables.swap), tables.sin)),
+    value: tf.add(tf.mul(input, tables.cos), tf.mul(swapPairs(input, tables.swap, how), tables.sin)),
     gradFunc: (dy: tf.Tensor) => [
-      tf.add(tf.mul(dy, tables.cos), swapPairs(tf.mul(dy, tables.sin) as tf.Tensor3D, tables.swap)),
+      tf.add(tf.mul(dy, tables.cos), swapPairs(tf.mul(dy, tables.sin) as tf.Tensor3D, tables.swap, how)),
     ],
   })) as unknown as GradFn) as unknown as (input: tf.Tensor3D) => tf.Tensor3D;
   return rotate(x);
