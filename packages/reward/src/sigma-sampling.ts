@@ -60,9 +60,12 @@ export function trainingSigmaGrid(shift = PRFL_SHIFT, numTrainTimesteps = 1000):
   const n = numTrainTimesteps;
   const grid = new Float32Array(n + 1);
   const f = Math.fround;
+  const step = f(-1 / n);
+  const halfway = Math.floor((n + 1) / 2);
   for (let i = 0; i <= n; i++) {
-    // torch.linspace(1, 0, n + 1) in float32: start + i * step, step = (end - start) / (steps - 1).
-    const x = f(1 + f(i * f(-1 / n)));
+    // torch.linspace(1, 0, n + 1) in float32 fills the first half as start + step * i and the second
+    // as end - step * (steps - 1 - i) (ATen's RangeFactories kernel); then the shift, op by op in float32.
+    const x = i < halfway ? f(1 + f(step * i)) : f(0 - f(step * (n - i)));
     grid[i] = f(f(shift * x) / f(1 + f((shift - 1) * x)));
   }
   grid[n] = 0;

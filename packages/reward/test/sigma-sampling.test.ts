@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Generator, InvalidArgumentError } from '@prfl/tensor';
 import { describe, expect, it } from 'vitest';
 import { sampleTrainingSigmas, shiftSigma, trainingSigmaGrid } from '../src/index.js';
@@ -48,5 +49,39 @@ describe('training sigma sampling (the reference FlowMatchDiscrete sampler)', ()
     );
     expect(() => sampleTrainingSigmas(new Generator(1), -1)).toThrow(/count/);
     expect(() => sampleTrainingSigmas(new Generator(1), 1, { kind: 'fixed', sigma: 2 })).toThrow(/sigma/);
+  });
+});
+
+describe('the training grid against PyTorch (fixtures/training-grid.json, scripts/make-grid-fixture.py)', () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL('../fixtures/training-grid.json', import.meta.url), 'utf8'),
+  ) as { grids: Record<string, { sigmas: number[]; timesteps: number[] }> };
+
+  // torch's float32 linspace rounds differently per platform (vectorised, FMA-contracted on x86; per
+  // element on CUDA), so sigmas are compared within two float32 ulps; with the PRFL shift of 5 every
+  // timestep the DiT reads is exactly the reference's.
+  it.each(['1.0', '3.0', '5.0'])('shift %s: sigmas within two float32 ulps of PyTorch', (shift) => {
+    const want = fixture.grids[shift]!;
+    const grid = trainingSigmaGrid(Number(shift), 1000);
+    for (let i = 0; i <= 1000; i++) {
+      expect(Math.abs((grid[i] as number) - want.sigmas[i]!)).toBeLessThanOrEqual(
+        2.4e-7 * Math.abs(want.sigmas[i]!),
+      );
+    }
+  });
+
+  it('shift 5: every timestep exactly as PyTorch computes it', () => {
+    const want = fixture.grids['5.0']!;
+    const grid = trainingSigmaGrid(5, 1000);
+    for (let i = 0; i < 1000; i++)
+      expect(Math.trunc(Math.fround((grid[i] as number) * 1000))).toBe(want.timesteps[i]);
+  });
+
+  it("agrees with @prfl/schedulers' grid on every timestep (the SFT term and PAVRM see the same DiT inputs)", async () => {
+    const { flowMatchTrainingGrid } = await import('@prfl/schedulers');
+    const theirs = flowMatchTrainingGrid({ shift: 5 });
+    const ours = trainingSigmaGrid(5, 1000);
+    for (let i = 0; i < 1000; i++)
+      expect(Math.trunc(Math.fround((ours[i] as number) * 1000))).toBe(theirs.timesteps[i]);
   });
 });

@@ -71,4 +71,15 @@ describe('conv3d', () => {
       expect(maxAbsDiff(native[1]!, reference[1]!)).toBeGreaterThan(1e-2); // input gradient is not
     },
   );
+
+  it('names both shapes when the channels or sizes do not fit', async () => {
+    await initBackend({ backend: backendsUnderTest()[0]! });
+    const x = tf.zeros([1, 2, 4, 4, 3]) as tf.Tensor5D;
+    expect(() => conv3d(x, tf.zeros([1, 3, 3, 4, 2]) as tf.Tensor5D)).toThrow(
+      /same Cin, got \[1, 2, 4, 4, 3\] and \[1, 3, 3, 4, 2\]/,
+    );
+    expect(() => conv3d(x, tf.zeros([3, 3, 3, 3, 2]) as tf.Tensor5D)).toThrow(
+      /smaller than the kernel \[3, 3, 3\]/,
+    );
+  });
 });

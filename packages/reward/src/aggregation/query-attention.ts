@@ -14,7 +14,7 @@
  * [B, 1, D], which broadcasts to [B, B, D] and is only right for batch 1; we add q to each batch element.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { formatShape, InvalidArgumentError, linear } from '@prfl/tensor';
+import { assertShape, formatShape, InvalidArgumentError, linear } from '@prfl/tensor';
 
 /** The weights of the query attention, tfjs layouts (Linear [in, out]). */
 export interface QueryAttentionWeights {
@@ -50,7 +50,17 @@ export function queryAttention(
   weights: QueryAttentionWeights,
   options: QueryAttentionOptions,
 ): tf.Tensor2D {
+  if (weights.queries.rank !== 2 || weights.queries.shape[0] !== 1) {
+    throw new InvalidArgumentError(
+      `queryAttention: queries must be [1, D], got ${formatShape(weights.queries.shape)}`,
+    );
+  }
   const d = weights.queries.shape[1] as number;
+  // tfjs layout [in, out]: a PyTorch in_proj_weight [3D, D] must be converted (linearWeightFromTorch).
+  assertShape('queryAttention: inProjWeight ([D, 3D], tfjs layout)', weights.inProjWeight, [d, 3 * d]);
+  assertShape('queryAttention: inProjBias', weights.inProjBias, [3 * d]);
+  assertShape('queryAttention: outProjWeight ([D, D])', weights.outProjWeight, [d, d]);
+  assertShape('queryAttention: outProjBias', weights.outProjBias, [d]);
   if (tokens.rank !== 3 || tokens.shape[2] !== d) {
     throw new InvalidArgumentError(
       `queryAttention: tokens must be [B, N, ${d}], got ${formatShape(tokens.shape)}`,

@@ -4,7 +4,7 @@
  *
  * tfjs's wasm backend runs Conv3D and its gradients in plain loops at about 0.5 GFLOP/s, while its
  * Conv2D goes through XNNPACK, 20-50x faster at the VAE's widths (bench: 17x64x64x8, 3x3x3 kernel:
- * conv3d 750 ms, three conv2d 14 ms). So on wasm, a time-stride-1 conv3d is computed as the sum over
+ * conv3d 750 ms, three conv2d 14 ms). So on wasm, a conv3d is computed as the sum over
  * the kt time taps of a conv2d on the frames that tap reads, with its own gradient: the input gradient
  * is again a conv2d (of the zero-padded upstream gradient with the rotated kernel) or, for spatial
  * stride 2, tfjs's conv2d transpose; the filter gradient is a conv2d with batch and channels swapped
@@ -16,6 +16,7 @@
  * against the cpu backend in test/conv3d.test.ts), so tf.conv3d must not be differentiated on wasm.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { formatShape, InvalidArgumentError } from '../errors.js';
 
 type Strides = readonly [number, number, number];
 
@@ -169,6 +170,22 @@ const cache = new Map<string, (x: tf.Tensor5D, w: tf.Tensor5D) => tf.Tensor5D>()
  * values and gradients as tf.conv3d, computed through XNNPACK's conv2d on wasm (see the file comment).
  */
 export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Strides = [1, 1, 1]): tf.Tensor5D {
+  // Checked here because the wasm path below bypasses tf.conv3d's own checks.
+  if (x.rank !== 5 || w.rank !== 5 || x.shape[4] !== w.shape[3]) {
+    throw new InvalidArgumentError(
+      `conv3d: expected x [B, T, H, W, Cin] and a filter [kt, kh, kw, Cin, Cout] with the same Cin, got ${formatShape(x.shape)} and ${formatShape(w.shape)}`,
+    );
+  }
+  if (x.shape[1] < w.shape[0] || x.shape[2] < w.shape[1] || x.shape[3] < w.shape[2]) {
+    throw new InvalidArgumentError(
+      `conv3d: input ${formatShape(x.shape)} is smaller than the kernel ${formatShape(w.shape.slice(0, 3))} ('valid' padding; pad first)`,
+    );
+  }
+  if (strides.length !== 3 || strides.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new InvalidArgumentError(
+      `conv3d: strides must be three positive integers, got [${strides.join(', ')}]`,
+    );
+  }
   if (tf.getBackend() !== 'wasm') return tf.conv3d(x, w, [...strides] as [number, number, number], 'valid');
   const key = strides.join(',');
   let op = cache.get(key);
