@@ -138,8 +138,15 @@ async function startWebgpuUnguarded(
   auto: boolean,
 ): Promise<Partial<BackendInfo>> {
   if (isNode() && (globalThis.navigator as { gpu?: unknown } | undefined)?.gpu === undefined) {
-    const { installNodeWebGpu } = await import('./node/webgpu-node.js');
-    nodeGpuCleanup = await installNodeWebGpu({ vulkanDriver: options.vulkanDriver });
+    const { hasGpuDevice, installNodeWebGpu } = await import('./node/webgpu-node.js');
+    const softwareWanted = !auto || options.allowSoftwareGpu === true;
+    if (!softwareWanted && options.vulkanDriver === undefined && !(await hasGpuDevice())) {
+      throw new BackendUnavailableError('no GPU device found (/dev/dri/renderD*, /dev/nvidia*)');
+    }
+    nodeGpuCleanup = await installNodeWebGpu({
+      vulkanDriver: options.vulkanDriver,
+      allowSwiftShader: softwareWanted,
+    });
   }
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (gpu === undefined) {

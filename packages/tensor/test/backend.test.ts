@@ -39,3 +39,19 @@ describe('initBackend errors', () => {
     );
   });
 });
+
+describe('initBackend auto in Node', () => {
+  afterAll(() => shutdownBackend());
+  it('does not settle for a software GPU and says why it skipped webgpu', async () => {
+    const info = await initBackend();
+    if (info.name === 'webgpu') {
+      expect(info.adapter?.software).toBe(false);
+      return;
+    }
+    expect(info.name).toBe('wasm');
+    expect(info.skipped[0]?.name).toBe('webgpu');
+    expect(info.skipped[0]?.reason).toMatch(
+      /no GPU device|software adapter|no WebGPU adapter|needs the package/,
+    );
+  });
+});

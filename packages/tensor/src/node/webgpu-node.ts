@@ -37,6 +37,26 @@ async function hasVulkanLoader(): Promise<boolean> {
 }
 
 /**
+ * Whether this machine shows a GPU device node Vulkan could drive (Linux: /dev/dri/renderD*, /dev/nvidia*).
+ * Other platforms answer true (no cheap check). Lets `auto` skip Dawn, and its warnings on stderr, on
+ * machines that only have a CPU.
+ */
+export async function hasGpuDevice(): Promise<boolean> {
+  if (process.platform !== 'linux') return true;
+  const fs = await nodeImport<typeof import('node:fs')>('node:fs');
+  try {
+    if (fs.readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
+  } catch {
+    // no /dev/dri
+  }
+  try {
+    return fs.readdirSync('/dev').some((f) => /^nvidia\d+$/.test(f));
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Creates a Dawn GPU instance with an adapter and exposes it as `globalThis.navigator.gpu`, plus the
  * WebGPU constants (GPUBufferUsage, ...) tfjs's WebGPU backend expects as globals.
  *
@@ -44,7 +64,11 @@ async function hasVulkanLoader(): Promise<boolean> {
  * and where those give no adapter, SwiftShader from Debian's chromium package. Returns a cleanup
  * function that drops the instance so the process can exit.
  */
-export async function installNodeWebGpu(options: { vulkanDriver?: string | undefined }): Promise<() => void> {
+export async function installNodeWebGpu(options: {
+  vulkanDriver?: string | undefined;
+  /** Fall back to SwiftShader when the system's drivers give no adapter (default true). */
+  allowSwiftShader?: boolean;
+}): Promise<() => void> {
   const fs = await nodeImport<typeof import('node:fs')>('node:fs');
   if (!process.env.XDG_RUNTIME_DIR) {
     const os = await nodeImport<typeof import('node:os')>('node:os');
@@ -62,7 +86,7 @@ export async function installNodeWebGpu(options: { vulkanDriver?: string | undef
   let gpu = dawn.create([]);
   let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   const pinned = options.vulkanDriver !== undefined || Boolean(process.env.VK_ICD_FILENAMES);
-  if (adapter === null && !pinned) {
+  if (adapter === null && !pinned && options.allowSwiftShader !== false) {
     const swiftshader = SWIFTSHADER_ICD_CANDIDATES.find((p) => fs.existsSync(p));
     if (swiftshader !== undefined) {
       process.env.VK_ICD_FILENAMES = swiftshader;
