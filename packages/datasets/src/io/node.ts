@@ -3,14 +3,12 @@
  * browser bundle of @prfl/datasets (MovingShapes, the oracle, the format parsers) never tries to resolve
  * node:fs. Only the file-system functions call these.
  */
+import { nodeImport } from '@prfl/tensor';
+
 type Fs = typeof import('node:fs/promises');
 type Path = typeof import('node:path');
 type FsSync = typeof import('node:fs');
 type Readline = typeof import('node:readline');
-
-function nodeImport<T>(specifier: string): Promise<T> {
-  return import(/* webpackIgnore: true */ /* @vite-ignore */ specifier) as Promise<T>;
-}
 
 let cached: Promise<{ fs: Fs; path: Path; fsSync: FsSync; readline: Readline }> | undefined;
 

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   type FloatStorageDtype,
   InvalidArgumentError,
+  nodeImport,
   openSafetensors,
   openShardedSafetensors,
   type SavedCheckpoint,
@@ -73,8 +74,8 @@ export async function loadWanDiTFrom(
  * config.json next to it.
  */
 export async function loadWanDiT(path: string, options: LoadWanDiTOptions = {}): Promise<WanDiT> {
-  const fs = await import('node:fs/promises');
-  const nodePath = await import('node:path');
+  const fs = await nodeImport<typeof import('node:fs/promises')>('node:fs/promises');
+  const nodePath = await nodeImport<typeof import('node:path')>('node:path');
   let stat: import('node:fs').Stats;
   try {
     stat = await fs.stat(path);
@@ -144,8 +145,8 @@ export async function saveWanDiT(
   dir: string,
   options: SaveWanDiTOptions = {},
 ): Promise<SavedWanDiT> {
-  const fs = await import('node:fs/promises');
-  const nodePath = await import('node:path');
+  const fs = await nodeImport<typeof import('node:fs/promises')>('node:fs/promises');
+  const nodePath = await nodeImport<typeof import('node:path')>('node:path');
   await fs.mkdir(dir, { recursive: true });
   const state = model.stateDict();
   try {

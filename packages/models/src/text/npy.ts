@@ -4,8 +4,7 @@
  * saves) and bool / uint8 / int32 / int64 arrays (attention masks), C order. Everything else is refused
  * with a message saying what the file holds. Values come back as a Float32Array.
  */
-import { CorruptFileError, InvalidArgumentError } from '@prfl/tensor';
-import { nodeImport } from './node-import.js';
+import { CorruptFileError, InvalidArgumentError, nodeImport } from '@prfl/tensor';
 
 /** A decoded .npy array. */
 export interface NpyArray {

@@ -6,9 +6,8 @@
  * cut to the prompt's length, so stored rows are real and zero rows are padding).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError, openSafetensors, type SafetensorsInput } from '@prfl/tensor';
+import { InvalidArgumentError, nodeImport, openSafetensors, type SafetensorsInput } from '@prfl/tensor';
 import type { PromptEmbeddings, PromptEncoder } from './encoder.js';
-import { nodeImport } from './node-import.js';
 import { type NpyArray, parseNpy, readNpyFile } from './npy.js';
 
 /** Where one prompt's embeddings are: a .npy or .safetensors path (Node), or the file's bytes. */

@@ -3,11 +3,7 @@
  * bundles of @prfl/reward never try to resolve `node:fs`. Only called from Node code paths (saving and
  * loading folders); byte-level APIs work everywhere.
  */
-import { InvalidArgumentError } from '@prfl/tensor';
-
-function nodeImport<T>(specifier: string): Promise<T> {
-  return import(/* webpackIgnore: true */ /* @vite-ignore */ specifier) as Promise<T>;
-}
+import { InvalidArgumentError, nodeImport, writeFileAtomic } from '@prfl/tensor';
 
 export async function nodeFs(): Promise<typeof import('node:fs/promises')> {
   return nodeImport<typeof import('node:fs/promises')>('node:fs/promises');
@@ -17,29 +13,13 @@ export async function nodePath(): Promise<typeof import('node:path')> {
   return nodeImport<typeof import('node:path')>('node:path');
 }
 
-/**
- * Writes a text file atomically: a temporary file in the same folder, fsync, rename over the target. On
- * failure the target is untouched and the temporary file removed.
- */
+/** Writes a text file atomically (@prfl/tensor's writeFileAtomic); errors name the file. */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
-  const fs = await nodeFs();
-  const p = await nodePath();
-  const target = p.resolve(path);
-  const temp = p.join(
-    p.dirname(target),
-    `.${p.basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`,
-  );
-  let handle: import('node:fs/promises').FileHandle | undefined;
+  const bytes = new TextEncoder().encode(text);
   try {
-    handle = await fs.open(temp, 'wx');
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await fs.rename(temp, target);
+    await writeFileAtomic(path, (write) => write(bytes));
   } catch (e) {
-    await handle?.close().catch(() => undefined);
-    await fs.rm(temp, { force: true }).catch(() => undefined);
+    if (e instanceof InvalidArgumentError) throw e;
     throw new InvalidArgumentError(`${path}: could not be written (${(e as Error).message})`);
   }
 }
