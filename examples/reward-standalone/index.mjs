@@ -6,7 +6,7 @@
 // The backbone here is @prfl/reward/toy's small video transformer and the data a synthetic latent world
 // (a blob that moves smoothly = good, or jitters = bad). With a real generator, pass its first K blocks
 // instead (e.g. @prfl/models' `WanDiT.truncate(8)`) and your own labelled latents.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -57,10 +57,12 @@ await evaluateBySigmaBucket(reward, test, { log: console.log });
 
 // 5. Save (the reference's file layout: pavrm.json, query_attention / mlp / transformer safetensors) and
 //    load onto a fresh backbone object.
+//    The folder is temporary here: removed when the example ends, also on an error.
 const dir = mkdtempSync(path.join(tmpdir(), 'pavrm-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 await saveReward(reward, dir);
 const loaded = await loadReward(dir, new TinyVideoBackbone('tiny', { seed: 42 }));
-console.log(`\nsaved to ${dir} and loaded back`);
+console.log(`\nsaved to ${dir} and loaded back (removed when the example ends)`);
 
 // 6. Use: reward probabilities of the first four test videos at a low and a high noise level, with the
 //    same noise for both models.
