@@ -127,4 +127,36 @@ describe.each(backendsUnderTest())('checkpoint and resume on %s', (backend) => {
     trainer.dispose();
     tf.dispose([data.latents, data.labels, data.conditioning.text]);
   });
+
+  it('removes temporary files a killed save left behind on the next save and on load, and nothing else', async () => {
+    const r = tinyReward(4);
+    const data = motionLatentBatch(new Generator(23), 4);
+    const trainer = new PavrmTrainer(r.reward, { seed: 1 });
+    const dir = tmp();
+    trainer.trainStep(data);
+    await trainer.saveCheckpoint(dir);
+    // What writeFileAtomic leaves when its process is killed mid-write (4194305: above any pid_max).
+    const stale = (target: string) => `.${target}.4194305.m4x2k9ab.q8z3k1.tmp`;
+    const keep = [
+      'notes.txt',
+      '.model-00000002.safetensors.tmp',
+      `.checkpoint.json.${process.ppid}.m4x2k9ab.q8z3k1.tmp`, // a live writer's
+    ];
+    for (const f of [stale('model-00000002.safetensors'), stale(CHECKPOINT_FILE), ...keep]) {
+      writeFileSync(path.join(dir, f), 'partial');
+    }
+    trainer.trainStep(data);
+    await trainer.saveCheckpoint(dir);
+    expect(readdirSync(dir).sort()).toEqual(
+      [CHECKPOINT_FILE, 'model-00000002.safetensors', 'optimizer-00000002.safetensors', ...keep].sort(),
+    );
+    writeFileSync(path.join(dir, stale('optimizer-00000003.safetensors')), 'partial');
+    await trainer.loadCheckpoint(dir);
+    expect(readdirSync(dir).some((f) => f.includes('4194305'))).toBe(false);
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(keep));
+    r.reward.dispose();
+    r.backbone.dispose();
+    trainer.dispose();
+    tf.dispose([data.latents, data.labels, data.conditioning.text]);
+  });
 });

@@ -135,4 +135,46 @@ describe.each(backendsUnderTest())('PAVRM files on %s', (backend) => {
     tf.dispose(tokens);
     for (const m of [model, wider, pooled]) m.dispose();
   });
+
+  it("loads the reference's own .ckpt head files (torch.save) as they are, scoring as the same weights in safetensors", async () => {
+    const fx = loadHeadFixture();
+    const { featureDim, numHeads, hidden } = fx.config;
+    const tokens = tf.tensor3d(fx.tokens, [fx.config.batch, fx.config.tokens, featureDim]);
+    const fromSafetensors = new Pavrm(stubBackbone(featureDim), { numHeads, hidden });
+    await loadRewardHead(fromSafetensors, {
+      queryAttention: fixturePath('head/query_attention.safetensors'),
+      mlp: fixturePath('head/mlp.safetensors'),
+    });
+    const want = await values(fromSafetensors.scoreFeatures(tokens));
+    // As files on disk, and as bytes (the browser path); the mlp also wrapped as {"state_dict": ..., "step": 100}.
+    const sources = [
+      {
+        queryAttention: fixturePath('head/query_attention_step_100.ckpt'),
+        mlp: fixturePath('head/mlp_step_100.ckpt'),
+      },
+      {
+        queryAttention: new Uint8Array(readFileSync(fixturePath('head/query_attention_step_100.ckpt'))),
+        mlp: new Uint8Array(readFileSync(fixturePath('head/mlp_wrapped.ckpt'))),
+      },
+    ];
+    for (const source of sources) {
+      const fromCkpt = new Pavrm(stubBackbone(featureDim), { numHeads, hidden });
+      await loadRewardHead(fromCkpt, source);
+      const got = await values(fromCkpt.scoreFeatures(tokens));
+      expect(got).toEqual(want);
+      expect(maxRelDiff(got, fx.outputs['query-attention']!.logits)).toBeLessThan(1e-5);
+      fromCkpt.dispose();
+    }
+    // A mismatch in a .ckpt is reported like one in a safetensors file.
+    const wider = new Pavrm(stubBackbone(featureDim), { numHeads, hidden: [12, 9] });
+    await expect(
+      loadRewardHead(wider, {
+        queryAttention: fixturePath('head/query_attention_step_100.ckpt'),
+        mlp: fixturePath('head/mlp_step_100.ckpt'),
+      }),
+    ).rejects.toThrow(/mlp state dict: fc2\.weight has shape \[8, 12\], expected \[9, 12\]/);
+    tf.dispose(tokens);
+    fromSafetensors.dispose();
+    wider.dispose();
+  });
 });

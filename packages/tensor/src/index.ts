@@ -16,6 +16,16 @@ export {
   InvalidArgumentError,
   PrflError,
 } from './errors.js';
+export { assertFiniteTensor, assertFiniteTensors } from './finite.js';
+export {
+  latentArrayFromTorch,
+  latentArrayToTorch,
+  latentsFromTorch,
+  latentsToTorch,
+} from './latent-layout.js';
+export type { LatentsToTorchOptions, LatentTypedArray, ShapedArray } from './latent-layout.js';
+export { validateTimesteps } from './timesteps.js';
+export type { ValidateTimestepsOptions } from './timesteps.js';
 export { conv3d } from './ops/conv3d.js';
 export { linear, matMul } from './ops/matmul.js';
 export { installFastWasmSlice } from './ops/wasm-slice.js';
@@ -40,6 +50,8 @@ export type {
   Sigma,
   StepIndex,
   Timestep,
+  TimestepOptions,
+  TimestepsLike,
   TokenSequence,
   Trainable,
   VelocityModel,
@@ -97,6 +109,34 @@ export type {
   PhaseReport,
 } from './memory.js';
 export * from './safetensors/index.js';
-export { writeFileAtomic } from './safetensors/atomic.js';
-export type { ChunkWriter } from './safetensors/atomic.js';
+export {
+  DEFAULT_TORCH_LIMITS,
+  detectWeightsFormat,
+  flattenTorchTensors,
+  isTorchCheckpoint,
+  isTorchTensor,
+  loadTorchCheckpoint,
+  loadWeights,
+  openTorchCheckpoint,
+  openWeights,
+  stripKeyPrefix,
+  TORCH_STORAGE_TYPES,
+  TorchTensorRef,
+  UnsafePickleError,
+  withoutPrefix,
+} from './torch/index.js';
+export type {
+  LoadTorchOptions,
+  LoadWeightsOptions,
+  OpenTorchOptions,
+  OpenWeightsOptions,
+  TorchCheckpoint,
+  TorchKey,
+  TorchReadLimits,
+  TorchTensorInfo,
+  TorchValue,
+  WeightsFormat,
+} from './torch/index.js';
+export { parseAtomicTempName, removeStaleTempFiles, writeFileAtomic } from './safetensors/atomic.js';
+export type { ChunkWriter, RemoveStaleTempOptions } from './safetensors/atomic.js';
 export { nodeImport } from './node/node-import.js';

@@ -66,8 +66,38 @@ export function timestepToSigma(t: Timestep, numTrainTimesteps = 1000): Sigma {
 }
 
 /**
+ * Timesteps as the models take them: one value per batch element, as an array of branded timesteps, a
+ * typed array or a 1-D tfjs tensor (read once from the device), or one timestep for the whole batch.
+ * Every model checks them with `validateTimesteps`: values in [0, 1000], one per batch element, and a
+ * batch that looks like sigmas (all below 1, not all 0) is refused unless `allowSmallTimesteps`.
+ */
+export type TimestepsLike =
+  | readonly Timestep[]
+  | Timestep
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint32Array
+  | Uint16Array
+  | Uint8Array
+  | tf.Tensor1D;
+
+/** Per-call options of anything that reads timesteps. */
+export interface TimestepOptions {
+  /**
+   * Accept a batch whose every timestep is below 1 (and not all 0). Off by default: such a batch is
+   * almost always sigmas passed where timesteps (sigma * 1000) are meant.
+   */
+  allowSmallTimesteps?: boolean;
+}
+
+/**
  * Video latents, channels last: [B, F, H, W, C] (batch, latent frames, height, width, channels); tfjs's
- * native layout for conv3d. PyTorch's [B, C, F, H, W] is converted at the boundary.
+ * native layout for conv3d. PyTorch's [B, C, F, H, W] (or one video's [C, F, H, W]) is converted at the
+ * boundary with `latentsFromTorch` / `latentsToTorch` (tensors) or `latentArrayFromTorch` /
+ * `latentArrayToTorch` (flat typed arrays).
  */
 export type LatentVideo = tf.Tensor5D;
 /** Token sequences [B, N, D]. */
@@ -97,8 +127,16 @@ export interface Trainable {
 export interface VelocityModel extends Trainable {
   /** Channels of the latents it reads and predicts. */
   readonly latentChannels: number;
-  /** v for x_sigma [B, F, H, W, C] at one timestep per batch element. Differentiable in x and the variables. */
-  predictVelocity(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): LatentVideo;
+  /**
+   * v for x_sigma [B, F, H, W, C] at one timestep per batch element (or one for all). Differentiable in x
+   * and the variables.
+   */
+  predictVelocity(
+    x: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning: Conditioning,
+    options?: TimestepOptions,
+  ): LatentVideo;
 }
 
 /** A transformer whose intermediate token features can be read: what PAVRM is built on (spec §4). */
@@ -110,9 +148,10 @@ export interface FeatureBackbone extends Trainable {
   /** The residual stream after the first `blocks` blocks (default: all), [B, N, D], no final norm. */
   features(
     x: LatentVideo,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     conditioning: Conditioning,
     blocks?: number,
+    options?: TimestepOptions,
   ): TokenSequence;
 }
 
@@ -173,7 +212,12 @@ export interface Scheduler<S = unknown> {
 
 /** Scores noisy latents: one logit per batch element; reward probability = sigmoid(logit) (spec §4). */
 export interface LatentRewardModel extends Trainable {
-  score(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): tf.Tensor1D;
+  score(
+    x: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning: Conditioning,
+    options?: TimestepOptions,
+  ): tf.Tensor1D;
 }
 
 /** A batch of labelled videos (pointwise BCE training). */

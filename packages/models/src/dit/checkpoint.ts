@@ -4,20 +4,28 @@
  *   diffusion_pytorch_model.safetensors            weights, Wan's keys, PyTorch layouts
  *   or diffusion_pytorch_model-0000i-of-0000n.safetensors + diffusion_pytorch_model.safetensors.index.json
  * float32, bfloat16 or float16 on disk (bf16/f16 are upcast to float32 on load; tfjs has no half types).
+ * Loading also takes a PyTorch state dict (torch.save: diffusers' `diffusion_pytorch_model.bin`, or any
+ * .pt/.pth/.bin given by path or bytes), detected from its first bytes and read without running code.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type FloatStorageDtype,
   InvalidArgumentError,
   nodeImport,
-  openSafetensors,
   openShardedSafetensors,
+  openWeights,
   type SavedCheckpoint,
   saveShardedSafetensors,
   serializeSafetensors,
   type TensorReader,
 } from '@prfl/tensor';
-import { type WanDiTConfig, wanDiTConfig, wanDiTConfigFromJson, wanDiTConfigToJson } from './config.js';
+import {
+  type WanDiTConfig,
+  type WanDiTPresetName,
+  wanDiTConfig,
+  wanDiTConfigFromJson,
+  wanDiTConfigToJson,
+} from './config.js';
 import { WanDiT, type WanDiTOptions } from './model.js';
 import { wanDiTParamSpecs } from './params.js';
 import { checkStateDictShapes, fromTorchLayout } from './state-dict.js';
@@ -26,15 +34,28 @@ export const WAN_CONFIG_FILE = 'config.json';
 export const WAN_WEIGHTS_PREFIX = 'diffusion_pytorch_model';
 export const WAN_WEIGHTS_FILE = `${WAN_WEIGHTS_PREFIX}.safetensors`;
 export const WAN_INDEX_FILE = `${WAN_WEIGHTS_PREFIX}.safetensors.index.json`;
+/** What diffusers writes without safetensors: a torch.save state dict (a PyTorch zip archive). */
+const WAN_TORCH_WEIGHTS_FILE = `${WAN_WEIGHTS_PREFIX}.bin`;
 
+/**
+ * Loader options: those of the model, `base` included (what a partial config's, or a config.json's,
+ * missing fields come from; default 'wan2.1', Wan's own defaults).
+ */
 export type LoadWanDiTOptions = Omit<WanDiTOptions, 'weights' | 'seed'>;
 
-function isCamelConfig(config: WanDiTConfig | Record<string, unknown>): config is WanDiTConfig {
-  return 'numHeads' in config;
+/**
+ * Whether a config object is ours (camelCase, possibly partial) rather than a parsed config.json
+ * (snake_case). Only `dim` and `eps` are spelt the same in both, and they mean the same.
+ */
+function isCamelConfig(
+  config: Partial<WanDiTConfig> | Record<string, unknown>,
+): config is Partial<WanDiTConfig> {
+  return Object.keys(config).some((k) => /[A-Z]/.test(k));
 }
 
 /**
- * Builds a model from a config (a parsed config.json or a WanDiTConfig) and any TensorReader
+ * Builds a model from a config (a parsed config.json, a preset name or a possibly partial WanDiTConfig,
+ * completed from `options.base`) and any TensorReader
  * (`openSafetensors` of a path, bytes, Blob or Response; `openShardedSafetensorsFrom` for shards in a
  * browser). Every key and PyTorch shape is checked against the config from the headers alone, before
  * any tensor data is read; then tensors are read one at a time and converted to tfjs layouts. The reader
@@ -44,11 +65,16 @@ function isCamelConfig(config: WanDiTConfig | Record<string, unknown>): config i
  *   differs (with both shapes); CorruptFileError from the reader for damaged files.
  */
 export async function loadWanDiTFrom(
-  config: WanDiTConfig | Record<string, unknown>,
+  config: WanDiTPresetName | Partial<WanDiTConfig> | Record<string, unknown>,
   reader: TensorReader,
   options: LoadWanDiTOptions = {},
 ): Promise<WanDiT> {
-  const c = isCamelConfig(config) ? wanDiTConfig(config) : wanDiTConfigFromJson(config);
+  const c =
+    typeof config === 'string'
+      ? wanDiTConfig(config, options.base)
+      : isCamelConfig(config)
+        ? wanDiTConfig(config, options.base)
+        : wanDiTConfigFromJson(config, options.base);
   const specs = wanDiTParamSpecs(c);
   const what = 'name' in reader && typeof reader.name === 'string' ? reader.name : 'Wan DiT checkpoint';
   checkStateDictShapes(specs, new Map(reader.tensors.map((t) => [t.name, t.shape])), what);
@@ -62,7 +88,8 @@ export async function loadWanDiTFrom(
         stored.dispose();
       }
     }
-    return new WanDiT(c, { ...options, weights });
+    const { base: _base, ...rest } = options;
+    return new WanDiT(c, { ...rest, weights });
   } finally {
     tf.dispose([...weights.values()]);
   }
@@ -70,8 +97,9 @@ export async function loadWanDiTFrom(
 
 /**
  * Node: loads a Wan DiT from a folder holding config.json and the weights (a sharded index is preferred
- * over a single file, as diffusers does). `path` may also name the weights file or index directly, with
- * config.json next to it.
+ * over a single file, as diffusers does; a PyTorch `diffusion_pytorch_model.bin` is used when there is
+ * no safetensors file). `path` may also name the weights file (safetensors or a PyTorch .pt/.pth/.bin) or
+ * the index directly, with config.json next to it.
  */
 export async function loadWanDiT(path: string, options: LoadWanDiTOptions = {}): Promise<WanDiT> {
   const fs = await nodeImport<typeof import('node:fs/promises')>('node:fs/promises');
@@ -88,6 +116,8 @@ export async function loadWanDiT(path: string, options: LoadWanDiTOptions = {}):
     const entries = await fs.readdir(dir);
     if (entries.includes(WAN_INDEX_FILE)) weightsPath = nodePath.join(dir, WAN_INDEX_FILE);
     else if (entries.includes(WAN_WEIGHTS_FILE)) weightsPath = nodePath.join(dir, WAN_WEIGHTS_FILE);
+    else if (entries.includes(WAN_TORCH_WEIGHTS_FILE))
+      weightsPath = nodePath.join(dir, WAN_TORCH_WEIGHTS_FILE);
   }
   const configPath = nodePath.join(dir, WAN_CONFIG_FILE);
   let json: Record<string, unknown>;
@@ -96,7 +126,13 @@ export async function loadWanDiT(path: string, options: LoadWanDiTOptions = {}):
   } catch (e) {
     throw new InvalidArgumentError(`loadWanDiT: cannot read ${configPath} (${(e as Error).message})`);
   }
-  const reader = await openShardedSafetensors(weightsPath);
+  // A single weights file may be either format; an index (or a folder without weights, for its error)
+  // goes to the sharded reader.
+  const single = weightsPath !== path || !stat.isDirectory();
+  const reader =
+    single && !weightsPath.endsWith('.json')
+      ? await openWeights(weightsPath)
+      : await openShardedSafetensors(weightsPath);
   try {
     return await loadWanDiTFrom(json, reader, options);
   } finally {
@@ -104,7 +140,10 @@ export async function loadWanDiT(path: string, options: LoadWanDiTOptions = {}):
   }
 }
 
-/** Loads a Wan DiT from the bytes of a config.json and one safetensors file (browser uploads, fetch). */
+/**
+ * Loads a Wan DiT from the bytes of a config.json and one weights file, safetensors or a PyTorch state
+ * dict (browser uploads, fetch).
+ */
 export async function loadWanDiTFromBytes(
   configJson: string | Record<string, unknown>,
   weights: Uint8Array | ArrayBuffer | Blob | Response,
@@ -112,7 +151,7 @@ export async function loadWanDiTFromBytes(
 ): Promise<WanDiT> {
   const json =
     typeof configJson === 'string' ? (JSON.parse(configJson) as Record<string, unknown>) : configJson;
-  const reader = await openSafetensors(weights);
+  const reader = await openWeights(weights);
   try {
     return await loadWanDiTFrom(json, reader, options);
   } finally {

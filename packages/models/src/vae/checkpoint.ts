@@ -3,15 +3,16 @@
  * `WanVAE_.state_dict()` holds), the config (latent statistics included) as JSON in the header's
  * `__metadata__` under `prfl_vae_config`.
  *
- * Wan ships its VAE as a pickled `Wan2.1_VAE.pth`; `torch.load` it and `safetensors.torch.save_file` it
- * (docs/models.md) to get a file `loadWanVAE(path, { config: 'wan2.1' })` reads.
+ * Wan ships its VAE as a PyTorch state dict, `Wan2.1_VAE.pth` (torch.save); `loadWanVAE(path, { config:
+ * 'wan2.1' })` reads it as it is (detected from its first bytes, read without running code), as it reads
+ * the same weights converted with `safetensors.torch.save_file`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
   CorruptFileError,
   type FloatStorageDtype,
   InvalidArgumentError,
-  openSafetensors,
+  openWeights,
   type SafetensorsInput,
   saveSafetensors,
   serializeSafetensors,
@@ -33,21 +34,24 @@ export const VAE_CONFIG_METADATA_KEY = 'prfl_vae_config';
 export interface LoadWanVAEOptions extends Omit<WanVAEOptions, 'weights' | 'seed'> {
   /**
    * The config, when the file does not carry one (Wan's own weights: 'wan2.1'); overrides the file's.
-   * A preset name, a config, or a config JSON (snake_case, as in the metadata).
+   * A preset name, a (partial) config, or a config JSON (snake_case, as in the metadata). A partial one
+   * is completed from `base` (default 'wan2.1'), as everywhere, not from the file's config.
    */
   config?: WanVAEPresetName | Partial<WanVAEConfig> | Record<string, unknown>;
 }
 
 function resolveConfig(
   given: LoadWanVAEOptions['config'],
+  base: LoadWanVAEOptions['base'],
   metadata: Readonly<Record<string, string>> | undefined,
   what: string,
 ): WanVAEConfig {
   if (given !== undefined) {
-    if (typeof given === 'string') return wanVAEConfig(given);
-    if ('z_dim' in given || '_class_name' in given || 'dim_mult' in given)
-      return wanVAEConfigFromJson(given as Record<string, unknown>);
-    return wanVAEConfig(given as Partial<WanVAEConfig>, 'wan2.1');
+    if (typeof given === 'string') return wanVAEConfig(given, base);
+    // Snake_case keys (or Wan's class name) mark config JSON; `dim` is spelt the same in both.
+    if (Object.keys(given).some((k) => k.includes('_')))
+      return wanVAEConfigFromJson(given as Record<string, unknown>, base);
+    return wanVAEConfig(given as Partial<WanVAEConfig>, base);
   }
   const text = metadata?.[VAE_CONFIG_METADATA_KEY];
   if (text === undefined) {
@@ -63,7 +67,7 @@ function resolveConfig(
       `${what}: the metadata ${VAE_CONFIG_METADATA_KEY} is not JSON (${(e as Error).message})`,
     );
   }
-  return wanVAEConfigFromJson(json);
+  return wanVAEConfigFromJson(json, base);
 }
 
 /**
@@ -72,7 +76,7 @@ function resolveConfig(
  */
 export async function loadWanVAEFrom(reader: TensorReader, options: LoadWanVAEOptions = {}): Promise<WanVAE> {
   const what = 'name' in reader && typeof reader.name === 'string' ? reader.name : 'VAE checkpoint';
-  const config = resolveConfig(options.config, reader.metadata, what);
+  const config = resolveConfig(options.config, options.base, reader.metadata, what);
   const specs = wanVAEParamSpecs(config);
   checkVAEStateDict(specs, new Map(reader.tensors.map((t) => [t.name, t.shape])), what);
   const weights = new Map<string, tf.Tensor>();
@@ -85,16 +89,19 @@ export async function loadWanVAEFrom(reader: TensorReader, options: LoadWanVAEOp
         stored.dispose();
       }
     }
-    const { config: _c, ...rest } = options;
+    const { config: _c, base: _b, ...rest } = options;
     return new WanVAE(config, { ...rest, weights });
   } finally {
     tf.dispose([...weights.values()]);
   }
 }
 
-/** Loads a VAE from a safetensors file (Node path, bytes, Blob or Response). */
+/**
+ * Loads a VAE from a safetensors file or a PyTorch state dict such as Wan's `Wan2.1_VAE.pth` (Node path,
+ * bytes, Blob or Response). A PyTorch file has no metadata: pass `config`.
+ */
 export async function loadWanVAE(source: SafetensorsInput, options: LoadWanVAEOptions = {}): Promise<WanVAE> {
-  const reader = await openSafetensors(source);
+  const reader = await openWeights(source);
   try {
     return await loadWanVAEFrom(reader, options);
   } finally {

@@ -4,9 +4,11 @@
  * `multihead_attn.in_proj_bias`, `multihead_attn.out_proj.weight`, `multihead_attn.out_proj.bias`; MLP:
  * `fc1.weight`, `fc1.bias`, ... `fc3.bias`), Linear weights [out, in]. These convert to and from our
  * variables (tfjs layout, [in, out]), checked key by key and shape by shape before anything changes.
+ * A state dict saved inside a wrapper (`{"state_dict": ...}`, which the reference's PRFL script also
+ * accepts, or DistributedDataParallel's `module.` prefix) is unwrapped first.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { formatShape, InvalidArgumentError } from '@prfl/tensor';
+import { formatShape, InvalidArgumentError, stripKeyPrefix } from '@prfl/tensor';
 import type { HeadParamSpec } from '../model/head-params.js';
 
 /** Tensors by name, as a Map or a plain record (what loadSafetensors returns). */
@@ -18,9 +20,25 @@ export interface HeadStateDicts {
   mlp: StateDict;
 }
 
-function entries(state: StateDict | undefined): Map<string, tf.Tensor> {
+/** Wrapper prefixes of saved state dicts: a training script's `{"state_dict": ...}`, DDP's `module.`, `model.`. */
+const WRAPPER_PREFIXES = ['state_dict.', 'module.', 'model.'];
+
+/**
+ * The module's tensors, unwrapped: when no key is one the module has (`wanted`) but keys carry a wrapper
+ * prefix (`state_dict.fc1.weight`, `module.fc1.weight`), the prefix is taken off, up to three levels;
+ * keys outside the wrapper (an optimizer's state saved beside it) are then left out. A state dict whose
+ * keys already match is used as it is, so unexpected keys there are still reported.
+ */
+function entries(state: StateDict | undefined, wanted: ReadonlySet<string>): Map<string, tf.Tensor> {
   if (state === undefined) return new Map();
-  return state instanceof Map ? new Map(state) : new Map(Object.entries(state));
+  let current = state instanceof Map ? new Map(state) : new Map(Object.entries(state));
+  for (let level = 0; level < 3 && wanted.size > 0; level++) {
+    if ([...current.keys()].some((k) => wanted.has(k))) break;
+    const prefix = WRAPPER_PREFIXES.find((p) => [...current.keys()].some((k) => k.startsWith(p)));
+    if (prefix === undefined) break;
+    current = stripKeyPrefix(current, prefix);
+  }
+  return current;
 }
 
 /**
@@ -53,7 +71,12 @@ export function headFromStateDicts(
   specs: readonly HeadParamSpec[],
   state: HeadStateDicts,
 ): Map<string, tf.Tensor> {
-  const modules = { query_attention: entries(state.queryAttention), mlp: entries(state.mlp) };
+  const keysOf = (module: 'query_attention' | 'mlp') =>
+    new Set(specs.filter((s) => s.module === module).map((s) => s.key));
+  const modules = {
+    query_attention: entries(state.queryAttention, keysOf('query_attention')),
+    mlp: entries(state.mlp, keysOf('mlp')),
+  };
   for (const module of ['query_attention', 'mlp'] as const) {
     const given = modules[module];
     const wanted = specs.filter((s) => s.module === module);

@@ -10,6 +10,9 @@
  *                                   Conv3d [out, in, t, h, w]), as Wan checkpoints store them
  *
  * The two head files load in PyTorch with `module.load_state_dict(safetensors.torch.load_file(path))`.
+ * Reading accepts PyTorch's own files too (torch.save zip archives, as the reference writes its
+ * `mlp_step_N.ckpt` and `query_attention_step_N.ckpt`), told apart by their first bytes, read without
+ * running any code from them (@prfl/tensor's openTorchCheckpoint).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -17,7 +20,7 @@ import {
   type FeatureBackbone,
   formatShape,
   InvalidArgumentError,
-  loadSafetensors,
+  loadWeights,
   type SafetensorsInput,
   saveSafetensors,
   serializeSafetensors,
@@ -270,14 +273,15 @@ async function loadRewardWith(
   const loaded: tf.Tensor[] = [];
   try {
     const qa = manifest.files.queryAttention
-      ? await loadSafetensors(await opener(manifest.files.queryAttention))
+      ? await loadWeights(await opener(manifest.files.queryAttention))
       : undefined;
-    const mlp = await loadSafetensors(await opener(manifest.files.mlp));
-    loaded.push(...Object.values(qa ?? {}), ...Object.values(mlp));
+    loaded.push(...Object.values(qa ?? {}));
+    const mlp = await loadWeights(await opener(manifest.files.mlp));
+    loaded.push(...Object.values(mlp));
     const useBackbone = (options.loadBackbone ?? true) && manifest.files.transformer !== undefined;
     let pending: Array<[tf.Variable, tf.Tensor]> = [];
     if (useBackbone) {
-      const stored = await loadSafetensors(await opener(manifest.files.transformer as string));
+      const stored = await loadWeights(await opener(manifest.files.transformer as string));
       loaded.push(...Object.values(stored));
       pending = backboneAssignments(
         backbone,
@@ -359,16 +363,26 @@ function backboneAssignments(
 }
 
 /**
- * Assigns the reference's head files (QueryAttention and MLP state dicts saved from PyTorch, e.g. with
- * safetensors.torch.save_file(module.state_dict(), path)) into an existing PAVRM whose configuration
- * matches. Keys and shapes are checked before anything is assigned.
+ * Assigns the reference's head files into an existing PAVRM whose configuration matches: the QueryAttention
+ * and MLP state dicts as the reference saves them (`torch.save(module.state_dict(), "mlp_step_N.ckpt")`,
+ * a PyTorch zip archive) or as safetensors (`safetensors.torch.save_file(module.state_dict(), path)`);
+ * the format is detected from the first bytes, whatever the file is called. A PyTorch file is read without
+ * running code: one whose pickle names anything but tensors and plain containers is refused
+ * (UnsafePickleError). State dicts wrapped as `{"state_dict": ...}` or with DDP's `module.` prefix are
+ * unwrapped. Keys and shapes are checked before anything is assigned.
  */
 export async function loadRewardHead(
   reward: Pavrm,
   sources: { queryAttention?: SafetensorsInput; mlp: SafetensorsInput },
 ): Promise<void> {
-  const qa = sources.queryAttention !== undefined ? await loadSafetensors(sources.queryAttention) : undefined;
-  const mlp = await loadSafetensors(sources.mlp);
+  const qa = sources.queryAttention !== undefined ? await loadWeights(sources.queryAttention) : undefined;
+  let mlp: Record<string, tf.Tensor>;
+  try {
+    mlp = await loadWeights(sources.mlp);
+  } catch (e) {
+    tf.dispose(Object.values(qa ?? {}));
+    throw e;
+  }
   try {
     const weights = headFromStateDicts(reward.headParamSpecs(), {
       ...(qa ? { queryAttention: qa } : {}),

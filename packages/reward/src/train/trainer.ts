@@ -17,6 +17,7 @@ import {
   type PairwiseBatch,
   type PointwiseBatch,
   type PreferenceSource,
+  removeStaleTempFiles,
   saveSafetensors,
   type Trainable,
 } from '@prfl/tensor';
@@ -249,10 +250,12 @@ export class PavrmTrainer {
    * Writes a checkpoint into `dir` (Node): the model's variables and the optimizer state as safetensors
    * under stable names (each file written atomically), then checkpoint.json (temp + rename) naming them;
    * older weight files of the folder are removed after that. A crash at any point leaves the previous
-   * checkpoint loadable.
+   * checkpoint loadable. Temporary files that a killed earlier save left behind are removed first (only
+   * @prfl/tensor's writeFileAtomic temporaries whose writer process is gone).
    */
   async saveCheckpoint(dir: string): Promise<PavrmCheckpointState> {
     await ensureDir(dir);
+    await removeStaleTempFiles(dir);
     const path = await nodePath();
     const tag = String(this.#run.step).padStart(8, '0');
     const files = { model: `model-${tag}.safetensors`, optimizer: `optimizer-${tag}.safetensors` };
@@ -305,11 +308,13 @@ export class PavrmTrainer {
   /**
    * Restores a checkpoint written by `saveCheckpoint` into this trainer's model and optimizer: weights,
    * AdamW moments and step counts, the noise generator's position, the seed and the data position.
-   * Everything is checked before anything is assigned.
+   * Everything is checked before anything is assigned. Stale temporary files of a killed save are
+   * removed from the folder, as saveCheckpoint does.
    * @throws CorruptFileError for a missing or malformed checkpoint.json; InvalidArgumentError when the
    *   saved variables do not match the model (names listed) or a shape differs.
    */
   async loadCheckpoint(dir: string): Promise<PavrmCheckpointState> {
+    await removeStaleTempFiles(dir);
     const path = await nodePath();
     const file = path.join(dir, CHECKPOINT_FILE);
     let state: PavrmCheckpointState;
