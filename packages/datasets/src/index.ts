@@ -108,13 +108,19 @@ export type { AgreementReport, EvaluateOracleOptions } from './moving-shapes/ora
 // Formats: .npy, labels, layouts, the reference layout, JSONL manifests, the latent shard store.
 export { encodePng, frameStrip } from './viz/png.js';
 export type { Deflate, FrameStripOptions, RgbImage } from './viz/png.js';
-export { encodeNpy, npyToFloat32, parseNpy, readNpy, writeNpy } from './io/npy.js';
+export { encodeNpy, MAX_NPY_HEADER_BYTES, npyToFloat32, parseNpy, readNpy, writeNpy } from './io/npy.js';
 export type { EncodeNpyOptions, NpyArray, NpyData, NpyDtype } from './io/npy.js';
 export { motionQualityOf, parseQualityLabel } from './io/labels.js';
 export type { QualityLabel } from './io/labels.js';
 export { channelsLastToTorchLatent, textEmbeddingShape, torchLatentToChannelsLast } from './io/layout.js';
 export type { FloatArray } from './io/layout.js';
+export { MAX_JSON_DEPTH } from './io/bounded-json.js';
 export {
+  MAX_LIST_LINE_BYTES,
+  MAX_META_JSON_BYTES,
+  parseMetaList,
+  parseReferenceMeta,
+  parseReferenceMetaValue,
   readMetaList,
   readReferenceLatent,
   readReferenceList,
@@ -124,22 +130,37 @@ export {
   writeReferenceLayout,
 } from './io/reference.js';
 export type {
+  MetaPath,
   ReferenceClip,
   ReferenceClipInput,
   ReferenceKeys,
+  ReferenceLabels,
+  ReferenceMetaFields,
   ReferenceReadOptions,
   WriteReferenceOptions,
 } from './io/reference.js';
 export {
+  MAX_JSONL_LINE_BYTES,
+  parseJsonlLine,
+  parseJsonlLines,
+  parsePairwiseManifest,
   parsePairwiseRecord,
+  parsePointwiseManifest,
   parsePointwiseRecord,
   readJsonlLines,
   readPairwiseManifest,
+  readPointwiseEntries,
   readPointwiseManifest,
   writeJsonl,
 } from './io/jsonl.js';
-export type { PairwiseRecord, PointwiseLabels, PointwiseRecord } from './io/jsonl.js';
-export { LatentShardStore, MANIFEST_NAME, STORE_FORMAT } from './io/shard-store.js';
+export type { PairwiseRecord, PointwiseEntry, PointwiseLabels, PointwiseRecord } from './io/jsonl.js';
+export {
+  LatentShardStore,
+  MANIFEST_NAME,
+  MAX_STORE_MANIFEST_BYTES,
+  parseStoreManifest,
+  STORE_FORMAT,
+} from './io/shard-store.js';
 export type {
   AppendOptions,
   LoadedArray,
@@ -150,10 +171,17 @@ export type {
 } from './io/shard-store.js';
 export { assignSplit, checkBatchOptions, chunk, epochOrder } from './loaders/order.js';
 export type { SplitFractions } from './loaders/order.js';
-export { ArrayLoader, describeRef } from './loaders/clips.js';
+export { ArrayLoader, describeArray, describeRef } from './loaders/clips.js';
 export type { ArrayRef, ClipItem, ClipLabelSet } from './loaders/clips.js';
 export { disposeConditioning, stackLatents, stackText } from './loaders/batch.js';
-export { disposeBatch, PairwiseSource, pairClips, PointwiseSource } from './loaders/sources.js';
+export {
+  DEFAULT_LONG_CAPTION_RATE,
+  disposeBatch,
+  PairwiseSource,
+  pairClips,
+  PointwiseSource,
+  withCaption,
+} from './loaders/sources.js';
 export type {
   CrossPromptPairwiseBatch,
   EncodeText,
@@ -169,6 +197,12 @@ export {
   PreferenceDataset,
   referenceToJsonl,
 } from './loaders/dataset.js';
-export type { OpenJsonlOptions, ReferenceToJsonlOptions, SelectOptions } from './loaders/dataset.js';
+export type {
+  LoadedClipArrays,
+  OpenJsonlOptions,
+  OpenReferenceOptions,
+  ReferenceToJsonlOptions,
+  SelectOptions,
+} from './loaders/dataset.js';
 export { writeMovingShapesDataset } from './loaders/moving-shapes-dataset.js';
 export type { WriteMovingShapesOptions } from './loaders/moving-shapes-dataset.js';

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assignSplit,
   disposeBatch,
+  encodeNpy,
   epochOrder,
   LatentShardStore,
   openJsonlDataset,
@@ -21,7 +22,11 @@ import {
   writeMovingShapesDataset,
 } from '../src/index.js';
 
-const fixtureList = path.resolve(import.meta.dirname, '../fixtures/reference/data.list');
+const pkg = path.resolve(import.meta.dirname, '..');
+const fixtureList = path.join(pkg, 'fixtures/reference/data.list');
+const loseList = path.join(pkg, 'fixtures/reference/lose.list');
+/** The fixture's paths are relative to the package folder (the reference's are to its working folder). */
+const roots = [pkg];
 const tmp = mkdtempSync(path.join(tmpdir(), 'prfl-loaders-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -96,27 +101,90 @@ describe.each(backendsUnderTest())('loaders on %s', (backend) => {
   afterAll(() => shutdownBackend());
 
   it('batches the reference fixture: channels-last latents, padded text with a mask, labels', async () => {
-    const ds = await openReferenceDataset(fixtureList);
-    expect(ds.unlabelled()).toBe(1);
-    const source = ds.pointwise();
-    expect(source.size).toBe(4);
+    const ds = await openReferenceDataset(fixtureList, { roots });
+    expect(ds.unlabelled()).toBe(0); // a missing label counts as 0, as in the reference
+    const source = ds.pointwise({ longCaptionRate: 0 });
+    expect(source.size).toBe(5);
     const before = tf.memory().numTensors;
     const batches = [];
     for await (const b of source.batches({ batchSize: 3, seed: 1, epoch: 0, shuffle: false }))
       batches.push(b);
-    expect(batches.map((b) => b.ids)).toEqual([['clip_a', 'clip_b', 'clip_c'], ['clip_e']]);
+    expect(batches.map((b) => b.ids)).toEqual([
+      ['clip_a', 'clip_b', 'clip_c'],
+      ['clip_d', 'clip_e'],
+    ]);
     const first = batches[0]!;
-    expect(first.latents.shape).toEqual([3, 5, 8, 8, 4]);
-    expect(first.conditioning.text.shape).toEqual([3, 6, 16]);
+    expect(first.latents.shape).toEqual([3, 3, 4, 4, 4]);
+    expect(first.conditioning.text.shape).toEqual([3, 6, 8]);
     expect(Array.from(await first.labels.data())).toEqual([1, 0, 1]);
-    // clip_c's text has 4 tokens: padded, masked.
+    // clip_c's short caption has 4 tokens: padded, masked.
     expect(Array.from(await first.conditioning.textMask!.data()).slice(12)).toEqual([1, 1, 1, 1, 0, 0]);
-    // Latent [c=1, f=2, h=3, w=5] of clip_a sits at [0, 2, 3, 5, 1].
+    // Latent [c=1, f=2, h=3, w=1] of clip_a sits at [0, 2, 3, 1, 1].
     const lat = (await first.latents.array()) as number[][][][][];
-    expect(lat[0]![2]![3]![5]![1]).toBe(((((1 * 5 + 2) * 8 + 3) * 8 + 5) % 256) / 16);
+    expect(lat[0]![2]![3]![1]![1]).toBe(((((1 * 3 + 2) * 4 + 3) * 4 + 1) % 256) / 16);
+    expect(Array.from(await batches[1]!.labels.data())).toEqual([0, 0]);
     expect(batches[1]!.conditioning.textMask).toBeUndefined();
     for (const b of batches) disposeBatch(b);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("uses the long caption as often as the reference's reader does, the same way for a (seed, epoch)", async () => {
+    const ds = await openReferenceDataset(fixtureList, { roots });
+    const lengths = async (rate: number | undefined, seed: number, epoch: number) => {
+      const out: number[] = [];
+      const prompts: string[] = [];
+      const src = ds.pointwise({
+        longCaptionRate: rate,
+        encodeText: (p) => {
+          prompts.push(...p);
+          return { text: tf.zeros([p.length, 1, 1]) as tf.Tensor3D };
+        },
+      });
+      for await (const b of src.batches({ batchSize: 5, seed, epoch, shuffle: false })) disposeBatch(b);
+      const long = new Set(ds.items.map((i) => i.long?.prompt));
+      for (const p of prompts) out.push(long.has(p) ? 1 : 0);
+      return out;
+    };
+    expect(await lengths(0, 1, 0)).toEqual([0, 0, 0, 0, 0]);
+    expect(await lengths(1, 1, 0)).toEqual([1, 1, 1, 1, 1]);
+    expect(await lengths(undefined, 4, 2)).toEqual(await lengths(undefined, 4, 2));
+    // Stored embeddings follow the caption: the long ones are 7 or 9 tokens, the short ones 4 or 6.
+    const src = ds.pointwise({ longCaptionRate: 1 });
+    for await (const b of src.batches({ batchSize: 5, seed: 0, epoch: 0 })) {
+      expect(b.conditioning.text.shape).toEqual([5, 9, 8]);
+      disposeBatch(b);
+    }
+    // Over many (seed, epoch) draws the default rate is the reference's 70 %.
+    let long = 0;
+    let all = 0;
+    for (let epoch = 0; epoch < 40; epoch++) {
+      const got = await lengths(undefined, 9, epoch);
+      long += got.reduce((a, b) => a + b, 0);
+      all += got.length;
+    }
+    expect(long / all).toBeGreaterThan(0.6);
+    expect(long / all).toBeLessThan(0.8);
+    await expect(
+      ds.pointwise({ longCaptionRate: 1.5 }).batches({ batchSize: 1, seed: 0, epoch: 0 }).next(),
+    ).rejects.toThrow(/longCaptionRate: expected a number in \[0, 1\], got 1\.5/);
+  });
+
+  it('pairs every clip with a loser drawn from the lose list, as the reference does', async () => {
+    const ds = await openReferenceDataset(fixtureList, { roots, loseList });
+    expect(ds.losers.map((l) => l.id)).toEqual(['clip_b', 'clip_d', 'clip_e']);
+    const pairs = ds.pairwise({ longCaptionRate: 0 });
+    expect(pairs.size).toBe(5);
+    const e0 = pairs.epochPairs(3, 0).map(([w, l]) => `${w.id}>${l.id}`);
+    expect(pairs.epochPairs(3, 0).map(([w, l]) => `${w.id}>${l.id}`)).toEqual(e0);
+    expect(e0.map((p) => p.split('>')[0]).sort()).toEqual(ds.items.map((i) => i.id));
+    const losers = new Set<string>();
+    for (let epoch = 0; epoch < 10; epoch++) for (const [, l] of pairs.epochPairs(3, epoch)) losers.add(l.id);
+    expect([...losers].sort()).toEqual(['clip_b', 'clip_d', 'clip_e']);
+    for await (const b of pairs.batches({ batchSize: 5, seed: 3, epoch: 0 })) {
+      expect(b.win.shape).toEqual([5, 3, 4, 4, 4]);
+      expect(b.lose.shape).toEqual([5, 3, 4, 4, 4]);
+      disposeBatch(b);
+    }
   });
 
   it('streams MovingShapes latents from the shard store, deterministic in (seed, epoch)', async () => {
@@ -143,12 +211,12 @@ describe.each(backendsUnderTest())('loaders on %s', (backend) => {
 
   it('pairs good x bad clips within a prompt, explicitly, or across prompts', async () => {
     // Same prompt, one good and one bad, from the reference fixture (clip_a good, clip_e bad).
-    const ds = await openReferenceDataset(fixtureList);
-    const within = ds.pairwise();
+    const ds = await openReferenceDataset(fixtureList, { roots });
+    const within = ds.pairwise({ longCaptionRate: 0 });
     expect(within.size).toBe(2); // "a red circle moving left": a x e; "a blue square falling": c x b
     const seen: string[] = [];
     for await (const b of within.batches({ batchSize: 2, seed: 3, epoch: 0 })) {
-      expect(b.win.shape).toEqual([2, 5, 8, 8, 4]);
+      expect(b.win.shape).toEqual([2, 3, 4, 4, 4]);
       expect(b.loseConditioning).toBeUndefined();
       seen.push(...b.ids.map(([w, l]) => `${w}>${l}`));
       disposeBatch(b);
@@ -238,24 +306,28 @@ describe.each(backendsUnderTest())('loaders on %s', (backend) => {
   it('names a missing array file and a store key that does not exist', async () => {
     const dir = path.join(tmp, `missing-${backend}`);
     mkdirSync(dir, { recursive: true });
+    const npy = path.join(dir, 'a.npy');
+    writeFileSync(npy, encodeNpy({ shape: [1, 1, 1, 1], data: new Float32Array(1) }));
     writeFileSync(
       path.join(dir, 'm.jsonl'),
-      `${JSON.stringify({ id: 'a', prompt: 'p', latent: 'gone.npy', labels: { motion_quality: 1 } })}\n`,
+      `\n${JSON.stringify({ id: 'clip-a', prompt: 'p', latent: 'a.npy', labels: { motion_quality: 1 } })}\n`,
     );
     const ds = await openJsonlDataset(path.join(dir, 'm.jsonl'));
+    // Deleted after the dataset was opened: the batch's error names the clip, the manifest line and the file.
+    rmSync(npy);
     await expect(
       ds
         .pointwise({ encodeText: (p) => ({ text: tf.zeros([p.length, 1, 1]) as tf.Tensor3D }) })
         .batches({ batchSize: 1, seed: 0, epoch: 0 })
         .next(),
-    ).rejects.toThrow(/\.npy array: file not found: .*gone\.npy/);
+    ).rejects.toThrow(/clip "clip-a" latent \(.*m\.jsonl:2\): \.npy array: file not found: .*a\.npy/);
     writeFileSync(
       path.join(dir, 'k.jsonl'),
       `${JSON.stringify({ id: 'a', prompt: 'p', latent: 'nokey', labels: { motion_quality: 1 } })}\n`,
     );
     await expect(
       openJsonlDataset(path.join(dir, 'k.jsonl'), { store: path.join(tmp, 'ms/store') }),
-    ).rejects.toThrow(/k\.jsonl: clip "a" refers to "nokey", which is not in the latent store/);
+    ).rejects.toThrow(/k\.jsonl:1: clip "a" refers to "nokey" \(latent\), which is not in the latent store/);
     await expect(ds.pointwise().batches({ batchSize: 0, seed: 0, epoch: 0 }).next()).rejects.toThrow(
       /batchSize must be a positive integer, got 0/,
     );

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/index.js';
+import { CorruptFileError } from '@prfl/tensor';
+import { encodeNpy, MAX_NPY_HEADER_BYTES, parseNpy, readNpy, writeNpy } from '../src/index.js';
 
 const arrays = path.resolve(import.meta.dirname, '../fixtures/reference/arrays');
 const expected = JSON.parse(readFileSync(path.join(arrays, 'expected.json'), 'utf8')) as Record<
@@ -35,6 +36,14 @@ describe('.npy files written by NumPy', () => {
     } else {
       expect(values).toEqual(e.values);
     }
+  });
+
+  it('reads bool bytes other than 0/1 as NumPy does: any nonzero byte is True (1)', async () => {
+    // b1_raw.npy holds the bytes 1, 154, 0, 255 (a NumPy view of raw bytes as bool).
+    const arr = await readNpy(path.join(arrays, 'b1_raw.npy'));
+    expect(arr.dtype).toBe('|b1');
+    expect(Array.from(arr.data as Uint8Array)).toEqual([1, 1, 0, 1]);
+    expect(Array.from(arr.data as Uint8Array)).toEqual(expected.b1_raw?.values);
   });
 
   it('keeps dtypes: float16 upcast to float32, int64 as BigInt64Array, bool as 0/1', async () => {
@@ -121,6 +130,89 @@ describe('corrupt .npy files', () => {
     garbled.set(new TextEncoder().encode('{{{{'), 10);
     await expect(readNpy(write('garbled.npy', garbled))).rejects.toThrow(
       /garbled\.npy: \.npy header is not a valid Python literal/,
+    );
+  });
+});
+
+/** A version 1.0 file with this header text (padded as NumPy pads) and `data`. */
+function withHeader(dict: string, data = new Uint8Array(24), version = 1): Uint8Array {
+  const lenBytes = version === 1 ? 2 : 4;
+  const headerLen = Math.ceil((8 + lenBytes + dict.length + 1) / 64) * 64 - 8 - lenBytes;
+  const out = new Uint8Array(8 + lenBytes + headerLen + data.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]);
+  const view = new DataView(out.buffer);
+  if (version === 1) view.setUint16(8, headerLen, true);
+  else view.setUint32(8, headerLen, true);
+  out.set(new TextEncoder().encode(`${dict}${' '.repeat(headerLen - dict.length - 1)}\n`), 8 + lenBytes);
+  out.set(data, 8 + lenBytes + headerLen);
+  return out;
+}
+
+describe('hostile .npy headers', () => {
+  const plain = "'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)";
+  const reject = (bytes: Uint8Array, re: RegExp) => {
+    let error: unknown;
+    try {
+      parseNpy(bytes, 'h.npy');
+    } catch (e) {
+      error = e;
+    }
+    expect(error, re.source).toBeInstanceOf(CorruptFileError);
+    expect((error as Error).message).toMatch(re);
+    // Messages quote a short preview, never the whole header.
+    expect((error as Error).message.length).toBeLessThan(400);
+  };
+
+  it('accepts exactly descr, fortran_order and shape, in a Map (no prototype keys)', () => {
+    expect(parseNpy(withHeader(`{${plain}, }`)).shape).toEqual([2, 3]);
+    reject(withHeader(`{'__proto__': {'descr': '<f4'}, ${plain}}`), /unknown key "__proto__"/);
+    reject(withHeader(`{${plain}, 'extra': 1}`), /unknown key "extra"/);
+    reject(withHeader(`{${plain}, 'descr': '<f4'}`), /duplicate key 'descr'/);
+    reject(withHeader("{'descr': '<f4', 'shape': (2, 3)}"), /lacks 'fortran_order'/);
+    reject(
+      withHeader("{'constructor': 1, 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}"),
+      /unknown key/,
+    );
+    reject(
+      withHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,)}"),
+      /structured dtypes/,
+    );
+  });
+
+  it('refuses deep nesting, long headers, huge numbers and bad text without overflowing the stack', () => {
+    reject(
+      withHeader(`{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(5000)}`),
+      /expected an integer/,
+    );
+    reject(withHeader(`${'{'.repeat(3000)}`), /expected a quoted string/);
+    const long = `{${plain}, 'pad': '${'x'.repeat(MAX_NPY_HEADER_BYTES)}'}`;
+    reject(withHeader(long, new Uint8Array(24), 2), /header of \d+ bytes is longer than the 10000 accepted/);
+    // A version 2.0 length field claiming 4 GB.
+    const huge = withHeader(`{${plain}}`, new Uint8Array(24), 2);
+    new DataView(huge.buffer).setUint32(8, 0xffffffff, true);
+    reject(huge, /longer than the 10000 accepted/);
+    reject(
+      withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}"),
+      /too large/,
+    );
+    reject(
+      withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296)}"),
+      /needs more than 2\^53 data bytes/,
+    );
+    reject(
+      withHeader(`{'descr': '<f4', 'fortran_order': False, 'shape': (${Array(65).fill(1).join(', ')})}`),
+      /more than 64 dimensions/,
+    );
+    const latin = withHeader(`{${plain}}`);
+    latin[12] = 0xe9;
+    reject(latin, /non-ASCII byte 0xe9 at offset 2/);
+    const v3 = withHeader(`{${plain}}`, new Uint8Array(24), 3);
+    v3[14] = 0xff;
+    reject(v3, /not valid UTF-8 \(byte 2: 0xff\)/);
+    reject(withHeader("{'descr': '<f4\\x00', 'fortran_order': False, 'shape': (6,)}"), /escape sequence/);
+    reject(
+      withHeader("{'descr': '<f4', 'fortran_order': 'no', 'shape': (6,)}"),
+      /'fortran_order' must be True or False/,
     );
   });
 });

@@ -12,10 +12,17 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { CorruptFileError } from '@prfl/tensor';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LatentShardStore, MANIFEST_NAME } from '../src/index.js';
+
+/** The pid of a process that has exited: what a killed writer leaves in its temporary files' names. */
+const deadPid = spawnSync(process.execPath, ['-e', '']).pid as number;
+/** A temporary file name as @prfl/tensor's writeFileAtomic makes it. */
+const tempOf = (target: string, pid: number) => `.${target}.${pid}.m4k2x9.a1b2c3d4.tmp`;
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'prfl-store-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -79,40 +86,81 @@ describe('LatentShardStore', () => {
     await expect(store.read('k')).rejects.toThrow(/after close\(\)/);
   });
 
-  it('survives the states a crash leaves: temporary files and an unlisted shard are orphans', async () => {
+  it('survives the states a crash leaves: temporary files of killed writes are removed, an unlisted shard is an orphan', async () => {
     const dir = path.join(tmp, 'crash');
     const store = await LatentShardStore.open(dir, { create: true });
     await store.append({ a: latent(1) });
     await store.append({ b: latent(2) });
     await store.close();
     const manifestBefore = readFileSync(path.join(dir, MANIFEST_NAME), 'utf8');
-    // Crash while writing a shard: a partial temporary file.
-    writeFileSync(path.join(dir, '.shard-000002.safetensors.123.abc.tmp'), 'partial');
-    // Crash after the shard's rename, before the manifest's: a complete shard nobody lists.
+    // Killed while writing a shard: a partial temporary file.
+    writeFileSync(path.join(dir, tempOf('shard-000002.safetensors', deadPid)), 'partial');
+    // Killed after the shard's rename, before the manifest's: a complete shard nobody lists.
     copyFileSync(path.join(dir, 'shard-000001.safetensors'), path.join(dir, 'shard-000003.safetensors'));
-    // Crash while writing the manifest: a partial temporary manifest.
-    writeFileSync(path.join(dir, '.manifest.json.123.abc.tmp'), '{"format": "prfl-lat');
+    // Killed while writing the manifest: a partial temporary manifest.
+    writeFileSync(path.join(dir, tempOf(MANIFEST_NAME, deadPid)), '{"format": "prfl-lat');
+    // A write still in progress (its process runs) and files that are not the store's: left alone.
+    const live = tempOf('shard-000002.safetensors', process.pid);
+    writeFileSync(path.join(dir, live), 'in progress');
+    writeFileSync(path.join(dir, '.notes.tmp'), 'mine');
+    writeFileSync(path.join(dir, tempOf('other.bin', deadPid)), 'not the store');
 
     const reopened = await LatentShardStore.open(dir, { verify: 'checksum' });
     expect(reopened.keys()).toEqual(['a', 'b']);
-    expect(reopened.orphans).toEqual([
-      '.manifest.json.123.abc.tmp',
-      '.shard-000002.safetensors.123.abc.tmp',
-      'shard-000003.safetensors',
+    expect(reopened.orphans).toEqual([live, 'shard-000003.safetensors']);
+    expect(readdirSync(dir).filter((n) => n.includes(String(deadPid)))).toEqual([
+      tempOf('other.bin', deadPid),
     ]);
     expect(Array.from((await reopened.read('b')).data)).toEqual(Array.from(latent(2).data));
-    // Appending after a crash never reuses an orphan's number.
+    // Appending after a crash never reuses an orphan's number, and clears stale temporary files too.
+    writeFileSync(path.join(dir, tempOf('shard-000009.safetensors', deadPid)), 'killed meanwhile');
     const entry = await reopened.append({ c: latent(3) });
     expect(entry.file).toBe('shard-000004.safetensors');
+    expect(readdirSync(dir)).not.toContain(tempOf('shard-000009.safetensors', deadPid));
     expect(readFileSync(path.join(dir, MANIFEST_NAME), 'utf8')).not.toBe(manifestBefore);
-    expect((await reopened.removeOrphans()).length).toBe(3);
+    expect((await reopened.removeOrphans()).length).toBe(2);
     expect(readdirSync(dir).sort()).toEqual([
+      '.notes.tmp',
+      tempOf('other.bin', deadPid),
       MANIFEST_NAME,
       'shard-000000.safetensors',
       'shard-000001.safetensors',
       'shard-000004.safetensors',
     ]);
     await reopened.close();
+  });
+
+  it('refuses a hostile manifest with a CorruptFileError naming it', async () => {
+    const dir = path.join(tmp, 'hostile');
+    const store = await LatentShardStore.open(dir, { create: true });
+    await store.close();
+    const manifest = path.join(dir, MANIFEST_NAME);
+    const cases: Array<[string | Uint8Array, RegExp]> = [
+      [Buffer.from([0x7b, 0x22, 0xc0, 0xaf, 0x22, 0x7d]), /manifest\.json: not valid UTF-8 \(byte 2: 0xc0\)/],
+      [
+        `{"format": "prfl-latent-shards", "version": 1, "shards": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+        /nested deeper than 64 levels/,
+      ],
+      [
+        '{"__proto__": {"format": "prfl-latent-shards", "version": 1, "shards": []}}',
+        /expected \{"format": "prfl-latent-shards"/,
+      ],
+      [
+        `{"format": "prfl-latent-shards", "version": 1, "shards": [{"file": "../../etc/passwd", "bytes": 1, "sha256": "", "tensors": []}]}`,
+        /shards\[0\] must be/,
+      ],
+      [
+        `{"format": "prfl-latent-shards", "version": 1, "shards": [{"file": "shard-000000.safetensors", "bytes": 1e400, "sha256": "", "tensors": ["${'t'.repeat(100_000)}"]}]}`,
+        /shards\[0\] must be/,
+      ],
+    ];
+    for (const [text, re] of cases) {
+      writeFileSync(manifest, text);
+      const error = await LatentShardStore.open(dir).catch((e: Error) => e);
+      expect(error, re.source).toBeInstanceOf(CorruptFileError);
+      expect((error as Error).message).toMatch(re);
+      expect((error as Error).message.length).toBeLessThan(500);
+    }
   });
 
   it('detects a listed shard that is missing, truncated or altered', async () => {

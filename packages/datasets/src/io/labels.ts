@@ -1,8 +1,9 @@
 /**
- * Quality labels as the reference writes them (spec §8): 0/1, "good"/"poor" or null (not annotated),
- * and the rule that combines them: motion quality = physics_quality AND human_quality.
+ * Quality labels as the reference writes them: 0/1, "good"/"poor" or null (not annotated), and the rule
+ * that combines them: motion quality = physics_quality AND human_quality.
  */
 import { CorruptFileError } from '@prfl/tensor';
+import { previewValue } from './preview.js';
 
 /** 1 good, 0 bad, null unknown. */
 export type QualityLabel = 0 | 1 | null;
@@ -25,7 +26,7 @@ export function parseQualityLabel(value: unknown, where: string): QualityLabel {
     if (BAD.has(v)) return 0;
   }
   throw new CorruptFileError(
-    `${where}: expected a quality label 0, 1, "good", "poor" or null, got ${JSON.stringify(value)}`,
+    `${where}: expected a quality label 0, 1, "good", "poor" or null, got ${previewValue(value, 60)}`,
   );
 }
 

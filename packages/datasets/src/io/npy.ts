@@ -8,6 +8,8 @@
  */
 import { CorruptFileError, formatShape, InvalidArgumentError } from '@prfl/tensor';
 import { readFileNamed, writeFileAtomic } from './files.js';
+import { previewValue, truncateText } from './preview.js';
+import { decodeUtf8 } from './utf8.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -50,8 +52,17 @@ const DTYPES: Record<NpyDtype, DtypeInfo> = {
   '|u1': { size: 1, read: (b, n) => new Uint8Array(b, 0, n) },
   '<u2': { size: 2, read: (b, n) => new Uint16Array(b, 0, n) },
   '<u4': { size: 4, read: (b, n) => new Uint32Array(b, 0, n) },
-  '|b1': { size: 1, read: (b, n) => new Uint8Array(b, 0, n) },
+  '|b1': { size: 1, read: (b, n) => boolsToZeroOne(new Uint8Array(b, 0, n)) },
 };
+
+/**
+ * NumPy's bool is one byte and any nonzero byte is True (np.frombuffer(b'\x9a', bool) is True): the
+ * bytes become 0/1 so a bool array reads the same as in NumPy, whatever a writer stored.
+ */
+function boolsToZeroOne(bytes: Uint8Array): Uint8Array {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]) bytes[i] = 1;
+  return bytes;
+}
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -111,76 +122,145 @@ function floatToHalf(values: Float32Array): Uint16Array {
   return out;
 }
 
-/** A tiny parser for the Python literal of the header: dicts, tuples, lists, strings, ints, booleans. */
-function parsePythonLiteral(text: string, file: string): unknown {
+/**
+ * NumPy refuses headers longer than this by default (np.load's max_header_size, "may not be safe to
+ * load securely"); a header of a plain array is about 120 bytes.
+ */
+export const MAX_NPY_HEADER_BYTES = 10_000;
+
+/** NumPy 2's limit on dimensions (NPY_MAXDIMS). */
+const MAX_NPY_RANK = 64;
+
+const HEADER_KEYS = ['descr', 'fortran_order', 'shape'] as const;
+type HeaderKey = (typeof HEADER_KEYS)[number];
+
+/** The header as parsed: exactly the three keys, in a Map (no object prototype to reach through keys). */
+type NpyHeader = Map<HeaderKey, string | boolean | number[]>;
+
+/**
+ * Parses the header dict, a Python literal such as {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }.
+ * Only what NumPy writes for a plain array is accepted: string keys, each of descr / fortran_order /
+ * shape exactly once, a string descr, True/False, a tuple (or list) of integers. The grammar is flat, so
+ * the parser is a loop over tokens with no recursion, whatever the input.
+ */
+function parseNpyHeader(text: string, file: string): NpyHeader {
   let i = 0;
   const fail = (why: string): never => {
     throw new CorruptFileError(
-      `${file}: .npy header is not a valid Python literal (${why} at offset ${i}): ${JSON.stringify(text.slice(0, 200))}`,
+      `${file}: .npy header is not a valid Python literal (${why} at offset ${i}): ${JSON.stringify(truncateText(text, 120))}`,
     );
   };
   const ws = () => {
-    while (i < text.length && /\s/.test(text[i] as string)) i++;
+    while (i < text.length && ' \t\n\r\f\v'.includes(text[i] as string)) i++;
   };
-  const value = (): unknown => {
+  const expect = (c: string) => {
+    ws();
+    if (text[i] !== c) fail(`expected '${c}'`);
+    i++;
+  };
+  const string = (): string => {
+    ws();
+    const q = text[i];
+    if (q !== "'" && q !== '"') fail('expected a quoted string');
+    const end = text.indexOf(q as string, i + 1);
+    if (end < 0) fail('unterminated string');
+    const s = text.slice(i + 1, end);
+    // NumPy never writes escapes in a plain array's header; refusing them keeps the parser exact.
+    if (s.includes('\\')) fail('escape sequence in a string');
+    i = end + 1;
+    return s;
+  };
+  const integer = (): number => {
+    ws();
+    const m = /^-?\d{1,20}L?/.exec(text.slice(i, i + 24));
+    if (!m) fail('expected an integer');
+    i += (m as RegExpExecArray)[0].length;
+    const v = Number.parseInt((m as RegExpExecArray)[0], 10);
+    if (!Number.isSafeInteger(v)) fail(`integer ${(m as RegExpExecArray)[0]} is too large`);
+    return v;
+  };
+  const value = (key: HeaderKey): string | boolean | number[] => {
     ws();
     const c = text[i];
-    if (c === '{') {
-      i++;
-      const out: Record<string, unknown> = {};
-      for (;;) {
-        ws();
-        if (text[i] === '}') {
-          i++;
-          return out;
-        }
-        const key = value();
-        if (typeof key !== 'string') fail('dict key is not a string');
-        ws();
-        if (text[i] !== ':') fail("expected ':'");
-        i++;
-        out[key as string] = value();
-        ws();
-        if (text[i] === ',') i++;
-        else if (text[i] !== '}') fail("expected ',' or '}'");
-      }
+    if (c === "'" || c === '"') return string();
+    if (text.startsWith('True', i)) {
+      i += 4;
+      return true;
+    }
+    if (text.startsWith('False', i)) {
+      i += 5;
+      return false;
     }
     if (c === '(' || c === '[') {
       const close = c === '(' ? ')' : ']';
       i++;
-      const out: unknown[] = [];
+      const dims: number[] = [];
       for (;;) {
         ws();
         if (text[i] === close) {
           i++;
-          return out;
+          return dims;
         }
-        out.push(value());
+        if (key === 'descr') fail('structured dtypes (a list of fields) are not supported');
+        if (dims.length >= MAX_NPY_RANK) fail(`more than ${MAX_NPY_RANK} dimensions`);
+        dims.push(integer());
         ws();
         if (text[i] === ',') i++;
         else if (text[i] !== close) fail(`expected ',' or '${close}'`);
       }
     }
-    if (c === "'" || c === '"') {
-      const end = text.indexOf(c, i + 1);
-      if (end < 0) fail('unterminated string');
-      const s = text.slice(i + 1, end);
-      i = end + 1;
-      return s;
-    }
-    const m = /^(True|False|None|-?\d+L?)/.exec(text.slice(i));
-    if (!m) fail('unexpected token');
-    i += (m as RegExpExecArray)[0].length;
-    const tok = (m as RegExpExecArray)[0];
-    if (tok === 'True') return true;
-    if (tok === 'False') return false;
-    if (tok === 'None') return null;
-    return Number.parseInt(tok, 10);
+    if (c === '{') fail(`a dict as the value of '${key}'`);
+    return fail('unexpected token');
   };
-  const v = value();
+  const header: NpyHeader = new Map();
+  expect('{');
+  for (;;) {
+    ws();
+    if (text[i] === '}') {
+      i++;
+      break;
+    }
+    const at = i;
+    const key = string();
+    if (!(HEADER_KEYS as readonly string[]).includes(key)) {
+      i = at;
+      fail(
+        `unknown key ${JSON.stringify(truncateText(key, 40))}; a header has exactly 'descr', 'fortran_order' and 'shape'`,
+      );
+    }
+    if (header.has(key as HeaderKey)) {
+      i = at;
+      fail(`duplicate key '${key}'`);
+    }
+    expect(':');
+    header.set(key as HeaderKey, value(key as HeaderKey));
+    ws();
+    if (text[i] === ',') i++;
+    else if (text[i] !== '}') fail("expected ',' or '}'");
+  }
   ws();
   if (i !== text.length) fail('trailing characters');
-  return v;
+  for (const key of HEADER_KEYS) {
+    if (!header.has(key))
+      throw new CorruptFileError(
+        `${file}: .npy header lacks '${key}' (expected 'descr', 'fortran_order' and 'shape'): ${JSON.stringify(truncateText(text, 120))}`,
+      );
+  }
+  return header;
+}
+
+/** The header's text: ASCII for versions 1.0 and 2.0 (NumPy writes latin-1, only ASCII for plain arrays), UTF-8 for 3.0. */
+function headerText(bytes: Uint8Array, major: number, file: string): string {
+  if (major === 3) return decodeUtf8(bytes, `${file}: .npy header`);
+  for (let k = 0; k < bytes.length; k++) {
+    if ((bytes[k] as number) >= 0x80) {
+      throw new CorruptFileError(
+        `${file}: .npy header has a non-ASCII byte 0x${(bytes[k] as number).toString(16)} at offset ${k} (plain arrays have ASCII headers)`,
+      );
+    }
+  }
+  // TextDecoder, not String.fromCharCode(...bytes): spreading a large array overflows the stack.
+  return new TextDecoder('ascii').decode(bytes);
 }
 
 /**
@@ -189,8 +269,9 @@ function parsePythonLiteral(text: string, file: string): unknown {
  */
 export function parseNpy(bytes: Uint8Array, file = 'buffer'): NpyArray {
   if (bytes.length < 10 || MAGIC.some((b, k) => bytes[k] !== b)) {
+    const start = Array.from(bytes.subarray(0, 6), (b) => String.fromCharCode(b)).join('');
     throw new CorruptFileError(
-      `${file}: not a .npy file (expected the magic "\\x93NUMPY" at the start, got ${bytes.length < 6 ? `${bytes.length} bytes` : JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))})`,
+      `${file}: not a .npy file (expected the magic "\\x93NUMPY" at the start, got ${bytes.length < 6 ? `${bytes.length} bytes` : JSON.stringify(start)})`,
     );
   }
   const major = bytes[6] as number;
@@ -204,57 +285,58 @@ export function parseNpy(bytes: Uint8Array, file = 'buffer'): NpyArray {
   const lenBytes = major === 1 ? 2 : 4;
   if (bytes.length < 8 + lenBytes) throw new CorruptFileError(`${file}: truncated .npy header`);
   const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  if (headerLen > MAX_NPY_HEADER_BYTES) {
+    throw new CorruptFileError(
+      `${file}: .npy header of ${headerLen} bytes is longer than the ${MAX_NPY_HEADER_BYTES} accepted (NumPy's own default limit)`,
+    );
+  }
   const dataStart = 8 + lenBytes + headerLen;
   if (dataStart > bytes.length) {
     throw new CorruptFileError(
       `${file}: .npy header says ${headerLen} bytes but the file has only ${bytes.length - 8 - lenBytes} after the length field (truncated)`,
     );
   }
-  const headerBytes = bytes.subarray(8 + lenBytes, dataStart);
-  const header =
-    major === 3
-      ? new TextDecoder('utf-8', { fatal: false }).decode(headerBytes)
-      : String.fromCharCode(...headerBytes);
-  const dict = parsePythonLiteral(header.trim(), file) as Record<string, unknown>;
-  if (!dict || typeof dict !== 'object' || Array.isArray(dict)) {
-    throw new CorruptFileError(`${file}: .npy header is not a dict: ${JSON.stringify(header.trim())}`);
-  }
-  for (const key of ['descr', 'fortran_order', 'shape']) {
-    if (!(key in dict))
-      throw new CorruptFileError(`${file}: .npy header lacks '${key}': ${JSON.stringify(header.trim())}`);
-  }
-  const descr = dict.descr;
+  const text = headerText(bytes.subarray(8 + lenBytes, dataStart), major, file).trim();
+  const header = parseNpyHeader(text, file);
+  const descr = header.get('descr');
   if (typeof descr !== 'string') {
     throw new CorruptFileError(
-      `${file}: structured dtypes are not supported (descr ${JSON.stringify(descr)}); expected one of ${Object.keys(DTYPES).join(', ')}`,
+      `${file}: 'descr' must be a dtype string such as '<f4', got ${previewValue(descr)} (supported: ${Object.keys(DTYPES).join(', ')})`,
     );
   }
-  let dtype = descr as string;
+  let dtype = descr;
   let bigEndian = false;
   if (dtype.startsWith('>')) {
     bigEndian = true;
     dtype = `<${dtype.slice(1)}`;
   } else if (dtype.startsWith('=')) dtype = `<${dtype.slice(1)}`;
   if (dtype === '<u1' || dtype === '<b1' || dtype === '<i1') dtype = `|${dtype.slice(1)}`;
-  const info = DTYPES[dtype as NpyDtype];
+  const info = Object.hasOwn(DTYPES, dtype) ? DTYPES[dtype as NpyDtype] : undefined;
   if (!info) {
     throw new CorruptFileError(
-      `${file}: unsupported dtype ${JSON.stringify(descr)} (supported: ${Object.keys(DTYPES).join(', ')}, either byte order)`,
+      `${file}: unsupported dtype ${JSON.stringify(truncateText(descr, 40))} (supported: ${Object.keys(DTYPES).join(', ')}, either byte order)`,
     );
   }
-  const shape = dict.shape;
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || (d as number) < 0)) {
+  const fortran = header.get('fortran_order');
+  if (fortran !== true && fortran !== false) {
     throw new CorruptFileError(
-      `${file}: bad shape ${JSON.stringify(shape)} in the .npy header (expected a tuple of non-negative integers)`,
+      `${file}: 'fortran_order' must be True or False, got ${previewValue(fortran)}`,
     );
   }
-  const dims = shape as number[];
+  const shape = header.get('shape');
+  if (!Array.isArray(shape) || shape.some((d) => d < 0)) {
+    throw new CorruptFileError(
+      `${file}: bad shape ${previewValue(shape)} in the .npy header (expected a tuple of non-negative integers)`,
+    );
+  }
+  const dims = shape;
   const count = dims.reduce((a, b) => a * b, 1);
   const expected = count * info.size;
   const available = bytes.length - dataStart;
   if (available !== expected) {
+    const size = Number.isSafeInteger(expected) ? `${expected}` : 'more than 2^53';
     throw new CorruptFileError(
-      `${file}: shape ${formatShape(dims)} of ${descr} needs ${expected} data bytes, the file has ${available}${available < expected ? ' (truncated)' : ' (trailing bytes)'}`,
+      `${file}: shape ${formatShape(dims)} of ${descr} needs ${size} data bytes, the file has ${available}${available < expected ? ' (truncated)' : ' (trailing bytes)'}`,
     );
   }
   // Copy into an aligned buffer (the data offset need not be a multiple of the element size).
@@ -263,12 +345,7 @@ export function parseNpy(bytes: Uint8Array, file = 'buffer'): NpyArray {
     for (let k = 0; k < buf.length; k += info.size) buf.subarray(k, k + info.size).reverse();
   }
   let data = info.read(buf.buffer, count);
-  if (dict.fortran_order === true && dims.length > 1) data = fortranToC(data, dims);
-  else if (dict.fortran_order !== true && dict.fortran_order !== false) {
-    throw new CorruptFileError(
-      `${file}: 'fortran_order' must be True or False, got ${JSON.stringify(dict.fortran_order)}`,
-    );
-  }
+  if (fortran && dims.length > 1) data = fortranToC(data, dims);
   return { dtype: dtype as NpyDtype, shape: dims, data };
 }
 
@@ -326,13 +403,13 @@ export function encodeNpy(
   const { shape, data } = array;
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
     throw new InvalidArgumentError(
-      `encodeNpy: shape must be non-negative integers, got ${JSON.stringify(shape)}`,
+      `encodeNpy: shape must be non-negative integers, got ${previewValue(shape)}`,
     );
   }
   const count = shape.reduce((a, b) => a * b, 1);
   const dtype = options.dtype ?? defaultDtype(data);
   const info = DTYPES[dtype];
-  if (!info) throw new InvalidArgumentError(`encodeNpy: unsupported dtype ${JSON.stringify(dtype)}`);
+  if (!info) throw new InvalidArgumentError(`encodeNpy: unsupported dtype ${previewValue(dtype)}`);
   let body: Uint8Array;
   if (dtype === '<f2') {
     if (!(data instanceof Float32Array))

@@ -8,8 +8,10 @@
  *    written the same way and renamed over `manifest.json`.
  *
  * A crash before step 2 completes leaves the old manifest, which does not list the new shard: on open,
- * temporary files and unlisted shards are orphans, ignored (and removable with `removeOrphans`), and
- * every listed shard is verified (size and header, or the full checksum). One writer at a time.
+ * unlisted shards are orphans, ignored (and removable with `removeOrphans`), and every listed shard is
+ * verified (size and header, or the full checksum). A crash mid-write also leaves a temporary file
+ * (`.shard-NNNNNN.safetensors.<pid>.<time>.<random>.tmp`, `.manifest.json.<...>.tmp`): the next open or
+ * append deletes the store's own temporary files whose writer process is gone. One writer at a time.
  *
  * Tensors are read one at a time, each with a single read of its byte range: a loader streams latents
  * from disk without loading a shard.
@@ -24,12 +26,17 @@ import {
   type SafetensorsFile,
   serializeSafetensors,
 } from '@prfl/tensor';
-import { isTempName, readFileNamed, syncDir, writeFileAtomic } from './files.js';
+import { isJsonObject, parseBoundedJson } from './bounded-json.js';
+import { isProcessAlive, parseTempName, readFileNamed, syncDir, writeFileAtomic } from './files.js';
 import { node } from './node.js';
+import { previewValue } from './preview.js';
+import { decodeUtf8 } from './utf8.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const STORE_FORMAT = 'prfl-latent-shards';
 const SHARD_RE = /^shard-(\d{6,})\.safetensors$/;
+/** Largest manifest accepted (about 100 bytes per shard plus its tensor names). */
+export const MAX_STORE_MANIFEST_BYTES = 256 * 1024 * 1024;
 
 /** One shard as the manifest lists it. */
 export interface ShardEntry {
@@ -82,48 +89,84 @@ async function sha256(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function parseManifest(text: string, file: string): StoreManifest {
-  let m: unknown;
-  try {
-    m = JSON.parse(text);
-  } catch (e) {
-    throw new CorruptFileError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  const o = m as StoreManifest;
-  if (
-    !o ||
-    typeof o !== 'object' ||
-    o.format !== STORE_FORMAT ||
-    o.version !== 1 ||
-    !Array.isArray(o.shards)
-  ) {
+/**
+ * Parses a store's manifest.json (strict UTF-8, bounded size and depth) and checks its structure.
+ * `file` names it in errors.
+ * @throws CorruptFileError naming the file and the first bad entry.
+ */
+export function parseStoreManifest(bytes: Uint8Array, file: string): StoreManifest {
+  if (bytes.length > MAX_STORE_MANIFEST_BYTES) {
     throw new CorruptFileError(
-      `${file}: expected {"format": "${STORE_FORMAT}", "version": 1, "shards": [...]}`,
+      `${file}: manifest of ${bytes.length} bytes is larger than the ${MAX_STORE_MANIFEST_BYTES} accepted`,
     );
   }
-  o.shards.forEach((s, i) => {
+  const m = parseBoundedJson(decodeUtf8(bytes, file), file);
+  if (
+    !isJsonObject(m) ||
+    !Object.hasOwn(m, 'format') ||
+    m.format !== STORE_FORMAT ||
+    m.version !== 1 ||
+    !Array.isArray(m.shards)
+  ) {
+    throw new CorruptFileError(
+      `${file}: expected {"format": "${STORE_FORMAT}", "version": 1, "shards": [...]}, got ${previewValue(m)}`,
+    );
+  }
+  const shards = m.shards as unknown[];
+  shards.forEach((s, i) => {
+    const e = s as Partial<Record<keyof ShardEntry, unknown>>;
     if (
-      !s ||
-      typeof s.file !== 'string' ||
-      !SHARD_RE.test(s.file) ||
-      !Number.isSafeInteger(s.bytes) ||
-      typeof s.sha256 !== 'string' ||
-      !Array.isArray(s.tensors) ||
-      s.tensors.some((t) => typeof t !== 'string')
+      !isJsonObject(s) ||
+      typeof e.file !== 'string' ||
+      !SHARD_RE.test(e.file) ||
+      !Number.isSafeInteger(e.bytes) ||
+      (e.bytes as number) < 0 ||
+      typeof e.sha256 !== 'string' ||
+      !Array.isArray(e.tensors) ||
+      e.tensors.some((t) => typeof t !== 'string')
     ) {
       throw new CorruptFileError(
-        `${file}: shards[${i}] must be {file: "shard-NNNNNN.safetensors", bytes, sha256, tensors: [names]}, got ${JSON.stringify(s).slice(0, 200)}`,
+        `${file}: shards[${i}] must be {file: "shard-NNNNNN.safetensors", bytes, sha256, tensors: [names]}, got ${previewValue(s)}`,
       );
     }
   });
-  return o;
+  return m as unknown as StoreManifest;
+}
+
+/** A temporary file this store's writes make (a shard's or the manifest's, as @prfl/tensor names them). */
+function isStoreTempName(name: string): boolean {
+  const t = parseTempName(name);
+  return t !== undefined && (t.target === MANIFEST_NAME || SHARD_RE.test(t.target));
+}
+
+/**
+ * Deletes the store's temporary files whose writer process is no longer running on this machine: what
+ * a killed write leaves. A live writer's file is kept (its pid still runs), and so is anything not
+ * named like the store's own temporary files. Best effort: a read-only store keeps them. Returns the
+ * names deleted.
+ */
+async function removeStaleTemps(dir: string): Promise<string[]> {
+  const { fs, path } = await node();
+  const removed: string[] = [];
+  for (const name of await fs.readdir(dir)) {
+    if (!isStoreTempName(name)) continue;
+    if (isProcessAlive((parseTempName(name) as { pid: number }).pid)) continue;
+    try {
+      await fs.rm(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      // no permission: leave it, open() lists it as an orphan
+    }
+  }
+  if (removed.length) await syncDir(dir);
+  return removed;
 }
 
 function toRawInput(name: string, array: StoredArray, floatStorage: 'F32' | 'F16'): RawTensorInput {
   if ('dtype' in array) return array;
   const { shape, data } = array as { shape: readonly number[]; data: Float32Array | Int32Array };
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-    throw new InvalidArgumentError(`append: "${name}" has a bad shape ${JSON.stringify(shape)}`);
+    throw new InvalidArgumentError(`append: "${name}" has a bad shape ${previewValue(shape)}`);
   }
   const n = shape.reduce((a, b) => a * b, 1);
   if (data.length !== n) {
@@ -191,7 +234,10 @@ export class LatentShardStore {
     /** The store's folder (absolute). */
     readonly dir: string,
     manifest: StoreManifest,
-    /** Temporary files and unlisted shards found on open: left by a crash, ignored. */
+    /**
+     * Found on open and ignored: unlisted shards (a crash between a shard's rename and the manifest's)
+     * and temporary files of a writer that still runs (those of dead writers are deleted on open).
+     */
     readonly orphans: readonly string[],
     private readonly maxOpen: number,
   ) {
@@ -209,13 +255,21 @@ export class LatentShardStore {
     const root = path.resolve(dir);
     const manifestPath = path.join(root, MANIFEST_NAME);
     let manifest: StoreManifest;
-    let text: string | undefined;
+    let bytes: Uint8Array | undefined;
     try {
-      text = await fs.readFile(manifestPath, 'utf8');
+      const size = (await fs.stat(manifestPath)).size;
+      if (size > MAX_STORE_MANIFEST_BYTES) {
+        throw new CorruptFileError(
+          `${manifestPath}: manifest of ${size} bytes is larger than the ${MAX_STORE_MANIFEST_BYTES} accepted`,
+        );
+      }
+      bytes = new Uint8Array(await fs.readFile(manifestPath));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR') throw new CorruptFileError(`${manifestPath}: expected a file, got a folder`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
     }
-    if (text === undefined) {
+    if (bytes === undefined) {
       if (!options.create) {
         throw new InvalidArgumentError(
           `latent store: no ${MANIFEST_NAME} in ${root} (pass { create: true } to make a new store)`,
@@ -225,8 +279,9 @@ export class LatentShardStore {
       manifest = { format: STORE_FORMAT, version: 1, shards: [] };
       await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 1)}\n`);
     } else {
-      manifest = parseManifest(text, manifestPath);
+      manifest = parseStoreManifest(bytes, manifestPath);
     }
+    await removeStaleTemps(root);
     // Duplicate names across shards would make reads ambiguous.
     const seen = new Map<string, string>();
     for (const s of manifest.shards) {
@@ -234,7 +289,7 @@ export class LatentShardStore {
         const prev = seen.get(t);
         if (prev)
           throw new CorruptFileError(
-            `${manifestPath}: tensor "${t}" is listed in both ${prev} and ${s.file}`,
+            `${manifestPath}: tensor ${previewValue(t)} is listed in both ${prev} and ${s.file}`,
           );
         seen.set(t, s.file);
       }
@@ -274,7 +329,7 @@ export class LatentShardStore {
     }
     const listed = new Set(manifest.shards.map((s) => s.file));
     const orphans = (await fs.readdir(root)).filter(
-      (name) => (isTempName(name) || SHARD_RE.test(name)) && !listed.has(name),
+      (name) => (isStoreTempName(name) || SHARD_RE.test(name)) && !listed.has(name),
     );
     return new LatentShardStore(root, manifest, orphans.sort(), options.maxOpenShards ?? 8);
   }
@@ -321,16 +376,16 @@ export class LatentShardStore {
     const raw: Record<string, RawTensorInput> = {};
     for (const n of names) raw[n] = toRawInput(n, tensors[n] as StoredArray, options.floatStorage ?? 'F32');
     const bytes = await serializeSafetensors(raw, options.metadata ? { metadata: options.metadata } : {});
+    await removeStaleTemps(this.dir);
     // Next index after every shard file present, listed or orphaned, so an orphan is never reused.
     const present = (await fs.readdir(this.dir))
       .map((n) => SHARD_RE.exec(n)?.[1])
       .filter((x): x is string => !!x);
-    const next =
-      Math.max(
-        -1,
-        ...present.map(Number),
-        ...this.manifest.shards.map((s) => Number(SHARD_RE.exec(s.file)?.[1])),
-      ) + 1;
+    // A loop, not Math.max(...all): spreading a list of 100k shards as arguments overflows the stack.
+    let last = -1;
+    for (const n of present) last = Math.max(last, Number(n));
+    for (const s of this.manifest.shards) last = Math.max(last, Number(SHARD_RE.exec(s.file)?.[1]));
+    const next = last + 1;
     const file = `shard-${String(next).padStart(6, '0')}.safetensors`;
     await writeFileAtomic(path.join(this.dir, file), bytes);
     const entry: ShardEntry = { file, bytes: bytes.length, sha256: await sha256(bytes), tensors: names };
@@ -389,7 +444,10 @@ export class LatentShardStore {
     );
   }
 
-  /** Deletes the orphans found on open (temporary files and unlisted shards). Returns their names. */
+  /**
+   * Deletes the orphans found on open (unlisted shards, and temporary files of writers that were still
+   * running: only call this when no other process writes to the store). Returns their names.
+   */
   async removeOrphans(): Promise<string[]> {
     this.assertOpen('removeOrphans');
     const { fs, path } = await node();

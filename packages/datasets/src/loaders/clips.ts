@@ -3,7 +3,7 @@
  * their arrays), never the arrays themselves. Arrays are read when a batch needs them, from the latent
  * shard store or from .npy files.
  */
-import { InvalidArgumentError } from '@prfl/tensor';
+import { InvalidArgumentError, PrflError } from '@prfl/tensor';
 import type { Split } from '../moving-shapes/split.js';
 import type { QualityLabel } from '../io/labels.js';
 import { type FloatArray, textEmbeddingShape, torchLatentToChannelsLast } from '../io/layout.js';
@@ -22,6 +22,8 @@ export interface ClipLabelSet {
   physics: QualityLabel;
   human: QualityLabel;
   textAlignment: QualityLabel;
+  /** The reference's blur label (null when the source has none). */
+  blurQuality?: QualityLabel;
 }
 
 export interface ClipItem {
@@ -32,6 +34,17 @@ export interface ClipItem {
   latent: ArrayRef;
   text?: ArrayRef;
   textMask?: ArrayRef;
+  /**
+   * A second caption and its embedding (the reference's long caption); sources use it instead of
+   * `prompt` / `text` with probability `longCaptionRate`.
+   */
+  long?: { prompt: string; text?: ArrayRef };
+  /** Image-to-video: the first-frame condition latent (channels-last at load). */
+  condition?: ArrayRef;
+  /** Image-to-video: image tokens [S, D]. */
+  imageEmbeds?: ArrayRef;
+  /** Where the clip was defined ("manifest.jsonl:12", "data.list:3"), for error messages. */
+  origin?: string;
 }
 
 /** A short human-readable form of a reference, for error messages. */
@@ -39,11 +52,27 @@ export function describeRef(ref: ArrayRef): string {
   return ref.kind === 'store' ? `store key "${ref.key}"` : ref.path;
 }
 
-/** Reads the arrays that refs point to, as float32. */
+/** What an array is, for error messages: `clip "a" latent (manifest.jsonl:3)`. */
+export function describeArray(item: ClipItem, part: string): string {
+  return `clip "${item.id}" ${part}${item.origin ? ` (${item.origin})` : ''}`;
+}
+
+/** Reads the arrays that refs point to, as float32. Errors start with `what` (see describeArray). */
 export class ArrayLoader {
   constructor(private readonly store?: LatentShardStore) {}
 
   async load(ref: ArrayRef, what: string): Promise<FloatArray> {
+    try {
+      return await this.loadRaw(ref, what);
+    } catch (e) {
+      // Keep the class; say which clip and part the file or key was for.
+      if (!(e instanceof PrflError) || e.message.startsWith(what)) throw e;
+      const Ctor = e.constructor as new (message: string) => PrflError;
+      throw new Ctor(`${what}: ${e.message}`);
+    }
+  }
+
+  private async loadRaw(ref: ArrayRef, what: string): Promise<FloatArray> {
     if (ref.kind === 'store') {
       if (!this.store) {
         throw new InvalidArgumentError(

@@ -16,7 +16,7 @@ import {
 } from '@prfl/tensor';
 import type { FloatArray } from '../io/layout.js';
 import { disposeConditioning, stackLatents, stackText } from './batch.js';
-import { type ArrayLoader, type ClipItem, type ClipLabelSet, describeRef } from './clips.js';
+import { type ArrayLoader, type ClipItem, type ClipLabelSet, describeArray, describeRef } from './clips.js';
 import { checkBatchOptions, chunk, epochOrder } from './order.js';
 
 /** Which label a source reads. */
@@ -30,6 +30,44 @@ export interface SourceOptions {
   encodeText?: EncodeText;
   /** Read the next batch while the current one is in use (default true). */
   prefetch?: boolean;
+  /**
+   * For clips with two captions (the reference's short and long): how often the long one is used
+   * (default 0.7, the rate of the reference's training reader; 0 = always the short one, as its
+   * reward-model readers do). The choice is a function of (seed, epoch, clip id).
+   */
+  longCaptionRate?: number;
+}
+
+/** The reference's training reader takes the long caption 70 % of the time. */
+export const DEFAULT_LONG_CAPTION_RATE = 0.7;
+
+function checkLongCaptionRate(rate: number | undefined): number {
+  const r = rate ?? DEFAULT_LONG_CAPTION_RATE;
+  if (typeof r !== 'number' || !(r >= 0 && r <= 1)) {
+    throw new InvalidArgumentError(`longCaptionRate: expected a number in [0, 1], got ${String(rate)}`);
+  }
+  return r;
+}
+
+/**
+ * The clip as a batch of (seed, epoch) sees it: with its long caption (and that caption's embedding)
+ * in place of the short one with probability `rate`, drawn from a stream named by seed, epoch and id,
+ * so the choice does not depend on batch size, order or prefetching. With `storedText` (no text
+ * encoder), a long caption without a stored embedding cannot be used, and the short one stays.
+ */
+export function withCaption(
+  item: ClipItem,
+  seed: number,
+  epoch: number,
+  rate: number,
+  storedText = false,
+): ClipItem {
+  if (!item.long || rate <= 0 || (storedText && !item.long.text)) return item;
+  if (rate < 1 && new Generator(`${seed}/caption/${epoch}/${item.id}`).nextDouble() >= rate) return item;
+  const { textMask: _mask, text: _text, ...rest } = item;
+  const chosen: ClipItem = { ...rest, prompt: item.long.prompt };
+  if (item.long.text) chosen.text = item.long.text;
+  return chosen;
 }
 
 interface LoadedClip {
@@ -44,11 +82,10 @@ function clipName(c: LoadedClip): string {
 }
 
 async function loadClip(loader: ArrayLoader, item: ClipItem, needText: boolean): Promise<LoadedClip> {
-  const what = `clip "${item.id}"`;
   const [latent, text, textMask] = await Promise.all([
-    loader.load(item.latent, `${what} latent`),
-    needText && item.text ? loader.loadText(item.text, `${what} text embedding`) : undefined,
-    needText && item.textMask ? loader.load(item.textMask, `${what} text mask`) : undefined,
+    loader.load(item.latent, describeArray(item, 'latent')),
+    needText && item.text ? loader.loadText(item.text, describeArray(item, 'text embedding')) : undefined,
+    needText && item.textMask ? loader.load(item.textMask, describeArray(item, 'text mask')) : undefined,
   ]);
   return { item, latent, text, textMask };
 }
@@ -125,8 +162,10 @@ export class PointwiseSource implements PreferenceSource<PointwiseBatch> {
     const order = epochOrder(this.items.length, options.seed, options.epoch, options.shuffle ?? true);
     const groups = chunk(order, options.batchSize, options.dropLast);
     const needText = !this.options.encodeText;
-    const load = (g: number[]) =>
-      Promise.all(g.map((i) => loadClip(this.loader, this.items[i] as ClipItem, needText)));
+    const rate = checkLongCaptionRate(this.options.longCaptionRate);
+    const view = (i: number) =>
+      withCaption(this.items[i] as ClipItem, options.seed, options.epoch, rate, needText);
+    const load = (g: number[]) => Promise.all(g.map((i) => loadClip(this.loader, view(i), needText)));
     for await (const clips of prefetched(groups, load, this.options.prefetch ?? true)) {
       const ids = clips.map((c) => c.item.id);
       const conditioning = await conditioningFor(clips, this.options.encodeText);
@@ -150,12 +189,13 @@ export class PointwiseSource implements PreferenceSource<PointwiseBatch> {
 }
 
 /** How (win, lose) pairs are formed each epoch. */
-export type PairingMode = 'explicit' | 'within-prompt' | 'across';
+export type PairingMode = 'explicit' | 'within-prompt' | 'across' | 'lose-list';
 
 export interface PairingOptions {
   /**
    * 'within-prompt' (default): a good and a bad clip of the same prompt; 'across': any good with any
-   * bad clip; 'explicit': the pairs given (a pairwise manifest).
+   * bad clip; 'explicit': the pairs given (a pairwise manifest); 'lose-list': every clip wins against
+   * a loser drawn uniformly from a second set (the reference's meta_file_lose_list).
    */
   mode?: PairingMode;
   /** Within-prompt: what to do with a prompt that lacks a good or a bad clip (default 'skip'). */
@@ -196,13 +236,14 @@ export function pairClips(
   const leftBad: ClipItem[] = [];
   for (const prompt of [...groups.keys()].sort()) {
     const g = groups.get(prompt) as { good: ClipItem[]; bad: ClipItem[] };
-    if (g.good.length && g.bad.length) pairs.push(...pairGroup(g.good, g.bad));
+    // Loops rather than push(...xs): spreading a group of 100k clips as arguments overflows the stack.
+    if (g.good.length && g.bad.length) for (const p of pairGroup(g.good, g.bad)) pairs.push(p);
     else {
-      leftGood.push(...g.good);
-      leftBad.push(...g.bad);
+      for (const c of g.good) leftGood.push(c);
+      for (const c of g.bad) leftBad.push(c);
     }
   }
-  if (fallback === 'across') pairs.push(...pairGroup(leftGood, leftBad));
+  if (fallback === 'across') for (const p of pairGroup(leftGood, leftBad)) pairs.push(p);
   return pairs;
 }
 
@@ -221,13 +262,21 @@ export class PairwiseSource implements PreferenceSource<CrossPromptPairwiseBatch
     private readonly loader: ArrayLoader,
     private readonly pairing:
       | { mode: 'explicit'; pairs: ReadonlyArray<readonly [ClipItem, ClipItem]> }
+      | { mode: 'lose-list'; losers: readonly ClipItem[] }
       | { mode: 'within-prompt' | 'across'; label: LabelName; fallback?: 'skip' | 'across' },
     private readonly options: SourceOptions = {},
   ) {
+    if (pairing.mode === 'lose-list' && pairing.losers.length === 0 && items.length > 0) {
+      throw new InvalidArgumentError(
+        "pairs: mode 'lose-list' needs at least one loser (options.loseList when opening)",
+      );
+    }
     this.fixedSize =
       pairing.mode === 'explicit'
         ? pairing.pairs.length
-        : pairClips(items, pairing.label, pairing.mode, new Generator(0), pairing.fallback).length;
+        : pairing.mode === 'lose-list'
+          ? items.length
+          : pairClips(items, pairing.label, pairing.mode, new Generator(0), pairing.fallback).length;
   }
 
   /** Pairs per epoch. */
@@ -237,16 +286,22 @@ export class PairwiseSource implements PreferenceSource<CrossPromptPairwiseBatch
 
   /** The pairs of an epoch, in visiting order. */
   epochPairs(seed: number, epoch: number, shuffle = true): Array<readonly [ClipItem, ClipItem]> {
-    const pairs =
-      this.pairing.mode === 'explicit'
-        ? [...this.pairing.pairs]
-        : pairClips(
-            this.items,
-            this.pairing.label,
-            this.pairing.mode,
-            new Generator(`${seed}/pairs/${epoch}`),
-            this.pairing.fallback,
-          );
+    const pairing = this.pairing;
+    let pairs: Array<readonly [ClipItem, ClipItem]>;
+    if (pairing.mode === 'explicit') pairs = [...pairing.pairs];
+    else if (pairing.mode === 'lose-list') {
+      // As the reference does for each winner: one loser drawn uniformly, a fresh draw every epoch.
+      const rng = new Generator(`${seed}/losers/${epoch}`);
+      pairs = this.items.map((w) => [w, pairing.losers[rng.nextInt(pairing.losers.length)] as ClipItem]);
+    } else {
+      pairs = pairClips(
+        this.items,
+        pairing.label,
+        pairing.mode,
+        new Generator(`${seed}/pairs/${epoch}`),
+        pairing.fallback,
+      );
+    }
     return epochOrder(pairs.length, seed, epoch, shuffle).map(
       (i) => pairs[i] as readonly [ClipItem, ClipItem],
     );
@@ -257,11 +312,16 @@ export class PairwiseSource implements PreferenceSource<CrossPromptPairwiseBatch
     const pairs = this.epochPairs(options.seed, options.epoch, options.shuffle ?? true);
     const groups = chunk(pairs, options.batchSize, options.dropLast);
     const needText = !this.options.encodeText;
+    const rate = checkLongCaptionRate(this.options.longCaptionRate);
+    const view = (c: ClipItem) => withCaption(c, options.seed, options.epoch, rate, needText);
     const load = (g: Array<readonly [ClipItem, ClipItem]>) =>
       Promise.all(
         g.map(
           async ([w, l]) =>
-            [await loadClip(this.loader, w, needText), await loadClip(this.loader, l, needText)] as const,
+            [
+              await loadClip(this.loader, view(w), needText),
+              await loadClip(this.loader, view(l), needText),
+            ] as const,
         ),
       );
     for await (const loaded of prefetched(groups, load, this.options.prefetch ?? true)) {
