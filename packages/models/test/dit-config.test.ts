@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  I2V_TEXT_LEN,
   WAN_DIT_PRESETS,
   wanDiTConfig,
   wanDiTConfigFromJson,
@@ -71,5 +72,23 @@ describe('Wan DiT config', () => {
     expect(() => wanDiTConfig({ eps: 0 })).toThrow(/eps must be a positive number/);
     expect(() => wanDiTConfig('huge' as 'tiny')).toThrow(/unknown preset 'huge'/);
     expect(() => wanDiTConfigFromJson({ _class_name: 'WanVAE' })).toThrow(/_class_name must be 'WanModel'/);
+  });
+
+  it('refuses an i2v text length other than 512, saying why (Wan splits the i2v context at 512 text tokens)', () => {
+    // Wan2.1's WanI2VCrossAttention: image_context_length = context.shape[1] - T5_CONTEXT_TOKEN_NUMBER (512).
+    expect(I2V_TEXT_LEN).toBe(512);
+    const why =
+      /an i2v model needs textLen 512, got 16\. Wan2\.1's i2v cross-attention takes the first \(context length - 512\) context tokens as image tokens/;
+    expect(() => wanDiTConfig({ ...wanDiTConfig('tiny'), modelType: 'i2v', inDim: 36 })).toThrow(why);
+    expect(() => wanDiTConfig({ modelType: 'i2v', inDim: 36, textLen: 16 })).toThrow(why);
+    expect(() =>
+      wanDiTConfigFromJson({ ...wanDiTConfigToJson(wanDiTConfig('tiny-i2v')), text_len: 1024 }),
+    ).toThrow(/needs textLen 512, got 1024/);
+    // Every i2v preset pads text to 512 (tiny-i2v too); t2v models may use any length.
+    for (const [name, preset] of Object.entries(WAN_DIT_PRESETS)) {
+      if (preset.modelType === 'i2v') expect(preset.textLen, name).toBe(512);
+    }
+    expect(wanDiTConfig({ modelType: 'i2v', inDim: 36 }).textLen).toBe(512);
+    expect(wanDiTConfig('tiny').textLen).toBe(16);
   });
 });

@@ -107,7 +107,7 @@ describe.each(backendsUnderTest())('WanDiT on %s', (backend) => {
       /multiples of the patch size \[1, 2, 2\], got \[2, 3, 5, 6, 16\]/,
     );
     expect(() => model.predictVelocity(x, [T[0]!], c)).toThrow(
-      /timesteps: expected one per batch element \(2\), got 1/,
+      /timesteps: expected 2 timesteps \(one per batch element\), got 1 \(an array of length 1\)/,
     );
     expect(() => model.predictVelocity(x, [T[0]!, Number.NaN as Timestep], c)).toThrow(/timesteps\[1\]/);
     expect(() => model.predictVelocity(x, T, { text: tf.zeros([2, 9, 31]) as tf.Tensor3D })).toThrow(
@@ -128,7 +128,14 @@ describe.each(backendsUnderTest())('WanDiT on %s', (backend) => {
         image: { latent: x, tokens: tf.zeros([2, 5, 32]) as tf.Tensor3D },
       }),
     ).toThrow();
-    const i2v = new WanDiT({ ...model.config, modelType: 'i2v', inDim: 36, imageDim: 8, numLayers: 1 });
+    const i2v = new WanDiT({
+      ...model.config,
+      modelType: 'i2v',
+      inDim: 36,
+      imageDim: 8,
+      numLayers: 1,
+      textLen: 512,
+    });
     expect(() => i2v.predictVelocity(x, T, c)).toThrow(
       /expected 36 channels.*an i2v model also needs conditioning.image.latent/,
     );

@@ -16,6 +16,7 @@ import { FlowMatchEulerScheduler, FlowUniPCScheduler } from '@prfl/schedulers';
 import {
   classifierFreeGuidance,
   firstFrameMask,
+  guidedVelocity,
   latentFrameMask,
   sampleLatents,
   type SamplingProgress,
@@ -237,7 +238,10 @@ describe.each(backendsUnderTest())('pipeline on %s', (backend) => {
   });
 
   it('image-to-video: 16 noisy + 4 mask + 16 latent = 36 channels, laid out as Wan does', async () => {
-    const vae = new WanVAE({ dim: 4, zDim: 16, dimMult: [1, 2, 2, 2], numResBlocks: 1 }, { seed: 3 });
+    const vae = new WanVAE(
+      { dim: 4, zDim: 16, dimMult: [1, 2, 2, 2], numResBlocks: 1 },
+      { seed: 3, base: 'tiny' },
+    );
     let seen: tf.Tensor | undefined;
     const model = new StubModel(16, (x, _t, c) => {
       seen?.dispose();
@@ -413,5 +417,28 @@ describe.each(backendsUnderTest())('pipeline on %s', (backend) => {
     expect(() => new WanPipeline({} as never)).toThrow(InvalidArgumentError);
     vae4.dispose();
     tf.dispose([wrongNoise, cond.text]);
+  });
+
+  it("checks the schedule's timesteps before the first step: sigmas in their place are refused", async () => {
+    const model = new StubModel(4, (x) => tf.mul(x, 0));
+    const scheduler = new FlowMatchEulerScheduler();
+    const good = scheduler.schedule(3);
+    // A schedule whose timesteps were left as sigmas (the model would read an almost clean latent).
+    const sigmaTimesteps = { ...good, timesteps: good.sigmas.slice(1) as unknown as Timestep[] };
+    const initial = tf.zeros([1, 1, 2, 2, 4]) as LatentVideo;
+    const cond = text();
+    await expect(
+      sampleLatents({ model, scheduler, schedule: sigmaTimesteps, initial, conditioning: cond }),
+    ).rejects.toThrow(/schedule\.timesteps: timesteps look like sigmas: got \[0\.6666\d*, 0\.3333\d*, 0\]/);
+    expect(model.calls.length).toBe(0);
+    const short = { ...good, timesteps: good.timesteps.slice(1) };
+    await expect(
+      sampleLatents({ model, scheduler, schedule: short, initial, conditioning: cond }),
+    ).rejects.toThrow(/schedule\.timesteps: expected numSteps = 3 timesteps \(one per step\), got 2/);
+    // guidedVelocity takes any form of timesteps and repeats them for the two branches.
+    const batched = { text: tf.zeros([2, 3, 2]) as tf.Tensor3D };
+    const v = guidedVelocity(model, initial, new Float32Array([500]), cond, batched, 2);
+    expect(model.calls.at(-1)!.timesteps).toEqual([500, 500]);
+    tf.dispose([initial, cond.text, batched.text, v]);
   });
 });

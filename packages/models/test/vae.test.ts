@@ -158,7 +158,14 @@ describe.each(backendsUnderTest())('WanVAE on %s', (backend) => {
       expect(() => vae.encode(odd)).toThrow(/multiples of 8/);
       const lat = g.uniform<tf.Rank.R5>([1, 2, 2, 2, 16]);
       expect(() => vae.decode(lat)).toThrow(/latent: expected \[B, F, H, W, 4\].*\[1, 2, 2, 2, 16\]/);
-      tf.dispose([sixteen, rgba, odd, lat]);
+      // NaN/Inf refused at the door (one small device read), as the DiT and the reward do.
+      const nanVideo = tf.fill([1, 5, 16, 16, 3], Number.NaN) as tf.Tensor5D;
+      expect(() => vae.encode(nanVideo)).toThrow(/^video: expected finite values, got 3840 NaN and 0 Inf/);
+      expect(() => vae.encodeMoments(nanVideo)).toThrow(/^video: expected finite values/);
+      const infLatent = tf.fill([1, 2, 2, 2, 4], Number.POSITIVE_INFINITY) as tf.Tensor5D;
+      expect(() => vae.decode(infLatent)).toThrow(/^latent: expected finite values, got 0 NaN and 32 Inf/);
+      expect(() => vae.decodeRaw(infLatent)).toThrow(/^latent: expected finite values/);
+      tf.dispose([sixteen, rgba, odd, lat, nanVideo, infLatent]);
     });
 
     it('leaks no tensors across encode/decode', async () => {

@@ -18,6 +18,7 @@ export { mlpHead, PAPER_HEAD_HIDDEN } from './model/mlp-head.js';
 export type { LinearWeights } from './model/mlp-head.js';
 export { checkHeadWeights, Pavrm } from './model/pavrm.js';
 export type { PavrmConfig, PavrmOptions } from './model/pavrm.js';
+export { PrecomputedFeatures } from './model/precomputed-features.js';
 export { headFromStateDicts, headToStateDicts } from './io/head-io.js';
 export type { HeadStateDicts, StateDict } from './io/head-io.js';
 export {

@@ -3,7 +3,13 @@
  * expected and what arrived (STYLE.md); "Raise concise errors rather than silently correct bad input".
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { formatShape, InvalidArgumentError, type Timestep } from '@prfl/tensor';
+import { formatShape, InvalidArgumentError, type Timestep, validateTimesteps } from '@prfl/tensor';
+
+/**
+ * NaN/Inf check: one implementation for every prfl model, in @prfl/tensor (the DiT and the VAE use it
+ * too); re-exported here, where it was first written.
+ */
+export { assertFiniteTensor } from '@prfl/tensor';
 
 /** Throws unless `x` is a rank-5 tensor [B, F, H, W, C] (channels last) with positive dimensions. */
 export function assertLatentVideo(what: string, x: unknown, channels?: number): asserts x is tf.Tensor5D {
@@ -31,33 +37,12 @@ export function assertLatentVideo(what: string, x: unknown, channels?: number): 
 }
 
 /**
- * Throws when `t` holds NaN or ±Inf, saying how many and where the first one is. One small device read.
+ * Throws unless `timesteps` is an array of one timestep per batch element in [0, 1000] that does not
+ * look like sigmas: @prfl/tensor's `validateTimesteps` (the check every model runs) for arrays only.
+ *
+ * @deprecated Use `validateTimesteps` of @prfl/tensor, which also takes typed arrays, tensors and one
+ *   number for the batch, and returns the values.
  */
-export function assertFiniteTensor(what: string, t: tf.Tensor): void {
-  const counts = tf.tidy(() => {
-    const x = tf.cast(t, 'float32');
-    const nan = tf.sum(tf.cast(tf.isNaN(x), 'float32'));
-    const inf = tf.sum(tf.cast(tf.isInf(x), 'float32'));
-    return tf.stack([nan, inf]);
-  });
-  const [nan, inf] = counts.dataSync() as Float32Array;
-  counts.dispose();
-  if ((nan as number) > 0 || (inf as number) > 0) {
-    const values = t.dataSync();
-    let first = -1;
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i] as number)) {
-        first = i;
-        break;
-      }
-    }
-    throw new InvalidArgumentError(
-      `${what}: expected finite values, got ${nan} NaN and ${inf} Inf in a ${formatShape(t.shape)} tensor (first at flat index ${first}: ${String(values[first])})`,
-    );
-  }
-}
-
-/** Throws unless `timesteps` holds one finite value in [0, 1000] per batch element. */
 export function assertTimesteps(
   what: string,
   timesteps: unknown,
@@ -68,18 +53,7 @@ export function assertTimesteps(
       `${what}: expected an array of ${batch} timestep values, got ${describe(timesteps)}`,
     );
   }
-  if (timesteps.length !== batch) {
-    throw new InvalidArgumentError(
-      `${what}: expected one timestep per batch element (${batch}), got ${timesteps.length}`,
-    );
-  }
-  timesteps.forEach((t, i) => {
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > 1000) {
-      throw new InvalidArgumentError(
-        `${what}[${i}]: expected a timestep value in [0, 1000], got ${String(t)}`,
-      );
-    }
-  });
+  validateTimesteps(what, timesteps, batch);
 }
 
 /** Throws unless `labels` is a [B] tensor of zeros and ones. One device read. */

@@ -176,7 +176,7 @@ describe.each(backendsUnderTest())('pavrmTrainStep on %s', (backend) => {
       /^x: expected finite values, got 1 NaN/,
     );
     expect(() => reward.score(batch.latents, [0, 0] as never, batch.conditioning)).toThrow(
-      /timesteps: expected one timestep per batch element \(3\), got 2/,
+      /timesteps: expected 3 timesteps \(one per batch element\), got 2 \(an array of length 2\)/,
     );
     expect(() => reward.score(batch.latents, [0, 0, 1200] as never, batch.conditioning)).toThrow(
       InvalidArgumentError,

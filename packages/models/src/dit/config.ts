@@ -12,7 +12,10 @@ export interface WanDiTConfig {
   readonly modelType: WanModelType;
   /** [t, h, w] patch of the Conv3d patch embedding (kernel = stride). Wan: [1, 2, 2]. */
   readonly patchSize: readonly [number, number, number];
-  /** Text context length: shorter text embeddings are zero-padded to it, as in Wan. */
+  /**
+   * Text context length: shorter text embeddings are zero-padded to it, as in Wan. i2v models need 512
+   * (see `I2V_TEXT_LEN`).
+   */
   readonly textLen: number;
   /** Input channels: latent channels, plus the image condition's channels for i2v (16 + 4 + 16 = 36). */
   readonly inDim: number;
@@ -40,7 +43,11 @@ export interface WanDiTConfig {
   readonly imageDim: number;
 }
 
-/** Wan's constructor defaults (model.py), used for fields a config.json or a partial config omits. */
+/**
+ * Wan's WanModel constructor defaults (model.py): preset 'wan2.1', what the fields a config.json or a
+ * partial config omits are taken from unless another base is named. Not a released checkpoint (those
+ * are the `wan2.1-*` presets).
+ */
 export const WAN_DIT_DEFAULTS: WanDiTConfig = {
   modelType: 't2v',
   patchSize: [1, 2, 2],
@@ -61,12 +68,25 @@ export const WAN_DIT_DEFAULTS: WanDiTConfig = {
 };
 
 /**
- * Presets. `tiny` trains and samples in seconds on a CPU (the MovingShapes world, tests, fixtures);
+ * The text length an i2v model must have. Wan2.1's WanI2VCrossAttention does not know how many image
+ * tokens precede the text: it takes the first `context.shape[1] - 512` tokens (T5_CONTEXT_TOKEN_NUMBER)
+ * of the [image; text] context as the image tokens and the last 512 as the text. That is the image / text
+ * split only when the text is padded to 512; with another textLen Wan would attend to some text tokens
+ * through k_img/v_img (textLen > 512) or to image tokens through k/v (textLen < 512), and our forward
+ * (which keeps the two apart) would compute something else. So i2v configs are refused unless 512.
+ */
+export const I2V_TEXT_LEN = 512;
+
+/**
+ * Presets. `wan2.1` is WanModel's constructor defaults (WAN_DIT_DEFAULTS: D 2048, 32 blocks), the base
+ * partial configs are completed from. `tiny` trains and samples in seconds on a CPU (the MovingShapes
+ * world, tests, fixtures);
  * `mid` is the configuration ENVIRONMENT.md times PyTorch on (dim 384, 8 layers, 320 tokens), so the
  * two stacks can be compared on one machine; the `wan2.1-*` ones are the released checkpoints'
  * configs (constructing a model from them allocates 1.3B or 14B parameters).
  */
 export const WAN_DIT_PRESETS = {
+  'wan2.1': WAN_DIT_DEFAULTS,
   /** 262,784 parameters: D 64, 4 blocks, 4 heads (head dim 16), FFN 128, 16 latent channels, text 16 x 32. */
   tiny: {
     ...WAN_DIT_DEFAULTS,
@@ -79,7 +99,10 @@ export const WAN_DIT_PRESETS = {
     textDim: 32,
     textLen: 16,
   },
-  /** `tiny` for image-to-video: 36 input channels, 32-wide image tokens. */
+  /**
+   * `tiny` for image-to-video: 36 input channels, 32-wide image tokens, and text padded to 512 tokens
+   * (I2V_TEXT_LEN: Wan's i2v cross-attention splits its context at 512 text tokens).
+   */
   'tiny-i2v': {
     ...WAN_DIT_DEFAULTS,
     modelType: 'i2v',
@@ -90,7 +113,7 @@ export const WAN_DIT_PRESETS = {
     inDim: 36,
     outDim: 16,
     textDim: 32,
-    textLen: 16,
+    textLen: I2V_TEXT_LEN,
     imageDim: 32,
   },
   /** 17.3M parameters: D 384, 8 blocks, 6 heads (head dim 64), FFN 1024, text 64 x 512. */
@@ -148,8 +171,10 @@ function checkInt(name: string, v: unknown, min: number): void {
 }
 
 /**
- * A complete, validated config from a preset name or a partial config (missing fields take Wan's
- * defaults, or the preset's when `base` names one).
+ * A complete, validated config from a preset name or a partial config. A partial config's missing fields
+ * come from `base` (a preset name or a full config), by default 'wan2.1': Wan's WanModel defaults, as
+ * Wan itself fills them. Every entry point (the constructor, `fromStateDict`, the loaders, config.json)
+ * follows this rule and takes the same `base`.
  *
  * @throws InvalidArgumentError naming the field and the value when the config cannot build a Wan DiT:
  *   dim not divisible by numHeads, a head dim that is odd or below 6 (the 3-D RoPE gives frame, height
@@ -157,7 +182,7 @@ function checkInt(name: string, v: unknown, min: number): void {
  */
 export function wanDiTConfig(
   config: WanDiTPresetName | Partial<WanDiTConfig>,
-  base: WanDiTPresetName | WanDiTConfig = WAN_DIT_DEFAULTS,
+  base: WanDiTPresetName | WanDiTConfig = 'wan2.1',
 ): WanDiTConfig {
   const baseConfig = typeof base === 'string' ? presetOrThrow(base) : base;
   const merged: WanDiTConfig =
@@ -241,6 +266,14 @@ export function validateWanDiTConfig(c: WanDiTConfig): void {
   if (typeof c.eps !== 'number' || !(c.eps > 0) || !Number.isFinite(c.eps)) {
     throw new InvalidArgumentError(`WanDiT config: eps must be a positive number, got ${String(c.eps)}`);
   }
+  if (c.modelType === 'i2v' && c.textLen !== I2V_TEXT_LEN) {
+    throw new InvalidArgumentError(
+      `WanDiT config: an i2v model needs textLen ${I2V_TEXT_LEN}, got ${c.textLen}. Wan2.1's i2v ` +
+        `cross-attention takes the first (context length - ${I2V_TEXT_LEN}) context tokens as image tokens, ` +
+        `which is the image / text split only when text is padded to ${I2V_TEXT_LEN}; pad shorter prompts ` +
+        `(the model zero-pads to textLen; conditioning.textMask keeps the padding out of attention)`,
+    );
+  }
 }
 
 /** Parameter count of a config, computed from its shapes (no allocation). */
@@ -309,14 +342,18 @@ const JSON_KEYS: Record<string, keyof WanDiTConfig> = {
 };
 
 /**
- * Reads a Wan `config.json` (as parsed JSON). Keys Wan's config leaves out take Wan's constructor
- * defaults (the released configs omit patch_size, qk_norm, cross_attn_norm, text_dim and window_size:
- * `ignore_for_config`). Keys starting with `_` are metadata and ignored.
+ * Reads a Wan `config.json` (as parsed JSON). Keys the file leaves out come from `base`, by default
+ * 'wan2.1' (Wan's constructor defaults, which is what Wan does: the released configs omit patch_size,
+ * qk_norm, cross_attn_norm, text_dim and window_size, `ignore_for_config`). Keys starting with `_` are
+ * metadata and ignored.
  *
  * @throws InvalidArgumentError for a `_class_name` other than WanModel, an unknown model type
  *   ('flf2v' is not implemented) or an invalid config.
  */
-export function wanDiTConfigFromJson(json: Record<string, unknown>): WanDiTConfig {
+export function wanDiTConfigFromJson(
+  json: Record<string, unknown>,
+  base: WanDiTPresetName | WanDiTConfig = 'wan2.1',
+): WanDiTConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new InvalidArgumentError(`WanDiT config.json: expected an object, got ${JSON.stringify(json)}`);
   }
@@ -331,5 +368,5 @@ export function wanDiTConfigFromJson(json: Record<string, unknown>): WanDiTConfi
     const field = JSON_KEYS[key];
     if (field !== undefined) partial[field] = value;
   }
-  return wanDiTConfig(partial as Partial<WanDiTConfig>);
+  return wanDiTConfig(partial as Partial<WanDiTConfig>, base);
 }

@@ -12,8 +12,16 @@ import { type PatchGrid, patchify, sinusoidalEmbedding, unpatchify } from './emb
 import { layerNorm, rmsNorm } from './norm.js';
 import { applyRope, type RopeTables } from './rope.js';
 
-/** Looks a weight up by its Wan key (tfjs layout). */
-export type WeightLookup = (name: string) => tf.Tensor;
+/**
+ * Adjusts a Linear layer's output: `(module, input, output) => output'`, with `module` the layer's Wan key
+ * without `.weight` (e.g. `blocks.3.self_attn.q`). LoRA attaches here (@prfl/refl): the base weights stay
+ * as they are and the adapter's own variables are read inside the same forward pass, so a tape (or a
+ * segment's re-run) differentiates them like any other weight.
+ */
+export type LinearAdapter = (module: string, input: tf.Tensor, output: tf.Tensor) => tf.Tensor;
+
+/** Looks a weight up by its Wan key (tfjs layout); `linearAdapter`, when set, adjusts every Linear's output. */
+export type WeightLookup = ((name: string) => tf.Tensor) & { linearAdapter?: LinearAdapter | null };
 
 /** Padding keys get this added to their attention scores: exp underflows to exactly 0. */
 const MASKED_SCORE = -1e9;
@@ -39,7 +47,8 @@ export interface WanDiTContext {
 }
 
 function lin(w: WeightLookup, x: tf.Tensor, prefix: string): tf.Tensor {
-  return linear(x, w(`${prefix}.weight`) as tf.Tensor2D, w(`${prefix}.bias`) as tf.Tensor1D);
+  const y = linear(x, w(`${prefix}.weight`) as tf.Tensor2D, w(`${prefix}.bias`) as tf.Tensor1D);
+  return w.linearAdapter ? w.linearAdapter(prefix, x, y) : y;
 }
 
 /** x * (1 + scale) + shift, with shift and scale [B, 1, D] broadcast over tokens. */

@@ -1,4 +1,5 @@
 export {
+  I2V_TEXT_LEN,
   ROPE_MAX_POSITIONS,
   ropeSplit,
   validateWanDiTConfig,
@@ -22,7 +23,7 @@ export type { AttentionLayout } from './attention.js';
 export { patchify, sinusoidalEmbedding, unpatchify } from './embeddings.js';
 export type { PatchGrid } from './embeddings.js';
 export { embedConditions, embedPatches, textKeyBias, wanBlock, wanHead } from './forward.js';
-export type { WanDiTContext, WeightLookup } from './forward.js';
+export type { LinearAdapter, WanDiTContext, WeightLookup } from './forward.js';
 export { layerNorm, rmsNorm } from './norm.js';
 export { wanDiTParamSpecs } from './params.js';
 export type { ParamGroup, ParamInit, ParamLayout, ParamSpec } from './params.js';

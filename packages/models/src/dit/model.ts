@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  assertFiniteTensors,
   assertShape,
   type Conditioning,
   type FeatureBackbone,
@@ -15,14 +16,18 @@ import {
   InvalidArgumentError,
   type LatentVideo,
   type Timestep,
+  type TimestepOptions,
+  type TimestepsLike,
   type TokenSequence,
   type VelocityModel,
+  validateTimesteps,
 } from '@prfl/tensor';
 import { type WanDiTConfig, type WanDiTPresetName, wanDiTConfig } from './config.js';
 import type { PatchGrid } from './embeddings.js';
 import {
   embedConditions,
   embedPatches,
+  type LinearAdapter,
   type WanDiTContext,
   type WeightLookup,
   wanBlock,
@@ -50,6 +55,17 @@ export interface WanDiTOptions {
    * tensors right after.
    */
   weights?: ReadonlyMap<string, tf.Tensor>;
+  /**
+   * What a partial config's missing fields are taken from: a preset name or a full config. Default
+   * 'wan2.1', Wan's own WanModel defaults (the same rule for every model and loader; docs/models.md).
+   */
+  base?: WanDiTPresetName | WanDiTConfig;
+  /**
+   * Refuse NaN/Inf in the latent and the conditioning tensors of every forward pass (default true), as
+   * the reward models do. Costs one small device read per call (NaN/Inf counts, 2 numbers per tensor);
+   * `false` skips it.
+   */
+  checkFinite?: boolean;
 }
 
 let instances = 0;
@@ -109,6 +125,8 @@ abstract class WanDiTBase implements FeatureBackbone {
   readonly numBlocks: number;
   /** Prefix of this model's tfjs variable names. */
   readonly name: string;
+  /** Whether forward passes refuse NaN/Inf inputs (`WanDiTOptions.checkFinite`). */
+  readonly checkFinite: boolean;
   protected readonly vars = new Map<string, tf.Variable>();
   protected readonly specs: readonly ParamSpec[];
   protected readonly lookup: WeightLookup;
@@ -125,6 +143,7 @@ abstract class WanDiTBase implements FeatureBackbone {
     this.featureDim = config.dim;
     this.numBlocks = numBlocks;
     this.name = options.name ?? `wan_dit_${++instances}`;
+    this.checkFinite = options.checkFinite ?? true;
     this.specs = specs;
     if (options.weights !== undefined) checkWeights(specs, options.weights, `${this.name} weights`);
     const gen = new Generator(options.seed ?? 0);
@@ -162,6 +181,22 @@ abstract class WanDiTBase implements FeatureBackbone {
     return this.vars;
   }
 
+  /**
+   * Sets (or, with null, clears) a function every Linear layer's output goes through:
+   * `(module, input, output) => output'`, `module` being the Wan key without `.weight`. LoRA attaches
+   * here (@prfl/refl's LoraAdapters); `predictVelocity`, `features` and `segments` all see it. Copies
+   * made by `truncate` do not inherit it.
+   */
+  setLinearAdapter(adapter: LinearAdapter | null): void {
+    this.checkLive();
+    if (adapter !== null && typeof adapter !== 'function') {
+      throw new InvalidArgumentError(
+        `setLinearAdapter: expected a function (module, input, output) => output, or null; got ${typeof adapter}`,
+      );
+    }
+    this.lookup.linearAdapter = adapter;
+  }
+
   /** The parameter table (Wan keys, shapes in both layouts, group, init) of the parameters this model holds. */
   paramSpecs(): readonly ParamSpec[] {
     return this.specs;
@@ -184,20 +219,22 @@ abstract class WanDiTBase implements FeatureBackbone {
   /**
    * Patch embedding and conditions for one forward pass: tokens [B, N, D] and the context every block
    * reads. The caller disposes both (`context.dispose()`). Building block for `runBlock`, for
-   * per-block (segmented) backprop and for tests.
+   * per-block (segmented) backprop and for tests. Timesteps and inputs are checked as by
+   * `predictVelocity`.
    */
   embed(
     x: LatentVideo,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     conditioning: Conditioning,
+    options: TimestepOptions = {},
   ): { tokens: TokenSequence; context: WanDiTContext } {
     this.checkLive();
-    const { grid, input } = this.checkInputs(x, timesteps, conditioning);
+    const { grid, input, timesteps: ts } = this.checkInputs(x, timesteps, conditioning, options);
     const rope = this.rope(grid);
     const tokens = tf.tidy(() => embedPatches(this.lookup, this.config, input()));
     const context = embedConditions(this.lookup, this.config, {
       grid,
-      timesteps: timesteps as readonly number[],
+      timesteps: ts,
       text: conditioning.text,
       ...(conditioning.textMask !== undefined ? { textMask: conditioning.textMask } : {}),
       ...(conditioning.image?.tokens !== undefined ? { imageTokens: conditioning.image.tokens } : {}),
@@ -217,12 +254,16 @@ abstract class WanDiTBase implements FeatureBackbone {
     return wanBlock(this.lookup, this.config, index, tokens, context);
   }
 
-  /** The residual stream after the first `blocks` blocks (default all), [B, N, D], no final norm (spec §4). */
+  /**
+   * The residual stream after the first `blocks` blocks (default all), [B, N, D], no final norm (what
+   * PAVRM reads). Timesteps and inputs are checked as by `predictVelocity`.
+   */
   features(
     x: LatentVideo,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     conditioning: Conditioning,
     blocks: number = this.numBlocks,
+    options: TimestepOptions = {},
   ): TokenSequence {
     if (!Number.isInteger(blocks) || blocks < 0 || blocks > this.numBlocks) {
       throw new InvalidArgumentError(
@@ -230,7 +271,7 @@ abstract class WanDiTBase implements FeatureBackbone {
       );
     }
     return tf.tidy(() => {
-      const { tokens, context } = this.embed(x, timesteps, conditioning);
+      const { tokens, context } = this.embed(x, timesteps, conditioning, options);
       let h = tokens;
       for (let i = 0; i < blocks; i++) h = this.runBlock(i, h, context);
       return h;
@@ -246,7 +287,7 @@ abstract class WanDiTBase implements FeatureBackbone {
    */
   segments(
     x: LatentVideo,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     conditioning: Conditioning,
     options: WanDiTSegmentOptions = {},
   ): WanDiTSegmentChain {
@@ -258,8 +299,8 @@ abstract class WanDiTBase implements FeatureBackbone {
         hasHead: this.hasHead,
         lookup: this.lookup,
         prepare: (a, b, c) => {
-          const { grid } = this.checkInputs(a, b, c);
-          return { grid, rope: this.rope(grid) };
+          const { grid, timesteps: ts } = this.checkInputs(a, b, c, options);
+          return { grid, rope: this.rope(grid), timesteps: ts };
         },
       },
       x,
@@ -277,16 +318,20 @@ abstract class WanDiTBase implements FeatureBackbone {
    * It holds *copies* of the weights: training the reward model's blocks does not move the generator,
    * and vice versa. (tfjs shares the buffers until either side assigns, which never writes in place,
    * so the copy costs no memory until then.) Patch, text, time and image embeddings are frozen
-   * (`trainable = false`); the k blocks train. The head is dropped.
+   * (`trainable = false`); the k blocks train. The head is dropped. `checkFinite` defaults to this
+   * model's.
    */
-  truncate(k: number, options: { name?: string } = {}): WanDiTBackbone {
+  truncate(k: number, options: { name?: string; checkFinite?: boolean } = {}): WanDiTBackbone {
     this.checkLive();
     if (!Number.isInteger(k) || k < 1 || k > this.numBlocks) {
       throw new InvalidArgumentError(
         `truncate: k must be an integer in [1, ${this.numBlocks}], got ${String(k)}`,
       );
     }
-    return new WanDiTBackbone(this.config, k, this.vars, options.name);
+    return new WanDiTBackbone(this.config, k, this.vars, {
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      checkFinite: options.checkFinite ?? this.checkFinite,
+    });
   }
 
   /** Frees the variables and cached RoPE tables. */
@@ -321,12 +366,16 @@ abstract class WanDiTBase implements FeatureBackbone {
     return tables;
   }
 
-  /** Validates the inputs of a forward pass; returns the patch grid and a thunk building the model input. */
+  /**
+   * Validates the inputs of a forward pass; returns the patch grid, the timesteps as numbers (one per
+   * batch element) and a thunk building the model input.
+   */
   protected checkInputs(
     x: LatentVideo,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     cond: Conditioning,
-  ): { grid: PatchGrid; input: () => tf.Tensor5D } {
+    options: TimestepOptions = {},
+  ): { grid: PatchGrid; timesteps: Timestep[]; input: () => tf.Tensor5D } {
     const c = this.config;
     if (!(x instanceof tf.Tensor) || x.rank !== 5) {
       throw new InvalidArgumentError(
@@ -340,16 +389,7 @@ abstract class WanDiTBase implements FeatureBackbone {
         `x: frames, height and width must be multiples of the patch size [${c.patchSize.join(', ')}], got ${formatShape(x.shape)}`,
       );
     }
-    if (!Array.isArray(timesteps) || timesteps.length !== b) {
-      throw new InvalidArgumentError(
-        `timesteps: expected one per batch element (${b}), got ${Array.isArray(timesteps) ? timesteps.length : typeof timesteps}`,
-      );
-    }
-    timesteps.forEach((t, i) => {
-      if (typeof t !== 'number' || !Number.isFinite(t)) {
-        throw new InvalidArgumentError(`timesteps[${i}]: expected a finite number, got ${String(t)}`);
-      }
-    });
+    const ts = validateTimesteps('timesteps', timesteps, b, options);
     if (cond === undefined || !(cond.text instanceof tf.Tensor)) {
       throw new InvalidArgumentError('conditioning.text: expected a tensor [B, L, Dtext]');
     }
@@ -387,9 +427,19 @@ abstract class WanDiTBase implements FeatureBackbone {
         'conditioning.image.tokens: a t2v model has no image embedding (img_emb)',
       );
     }
+    if (this.checkFinite) {
+      // All of a call's tensors in one device read (the reward models' check; see assertFiniteTensors).
+      assertFiniteTensors([
+        ['x', x],
+        ['conditioning.text', cond.text],
+        ['conditioning.textMask', cond.textMask],
+        ['conditioning.image.latent', latent],
+        ['conditioning.image.tokens', tokens],
+      ]);
+    }
     const grid: PatchGrid = [f / pt, h / ph, w / pw];
     const input = () => (latent === undefined ? x : (tf.concat([x, latent], 4) as tf.Tensor5D));
-    return { grid, input };
+    return { grid, timesteps: ts, input };
   }
 }
 
@@ -407,7 +457,7 @@ export class WanDiT extends WanDiTBase implements VelocityModel {
   readonly hasHead = true;
 
   constructor(config: WanDiTConfig | WanDiTPresetName | Partial<WanDiTConfig>, options: WanDiTOptions = {}) {
-    const c = wanDiTConfig(config);
+    const c = wanDiTConfig(config, options.base);
     super(c, c.numLayers, wanDiTParamSpecs(c), options);
     this.latentChannels = c.outDim;
   }
@@ -422,7 +472,7 @@ export class WanDiT extends WanDiTBase implements VelocityModel {
     state: StateDict,
     options: Omit<WanDiTOptions, 'weights' | 'seed'> = {},
   ): WanDiT {
-    const c = wanDiTConfig(config);
+    const c = wanDiTConfig(config, options.base);
     const weights = weightsFromStateDict(wanDiTParamSpecs(c), state);
     try {
       return new WanDiT(c, { ...options, weights });
@@ -437,10 +487,26 @@ export class WanDiT extends WanDiTBase implements VelocityModel {
     return wanHead(this.lookup, this.config, tokens, context);
   }
 
-  /** The flow-matching velocity v = eps - x0 for x_sigma (spec §2). Differentiable in x and the variables. */
-  predictVelocity(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): LatentVideo {
+  /**
+   * The flow-matching velocity v = eps - x0 for x_sigma [B, F, H, W, outDim]. Differentiable in x and the
+   * variables.
+   *
+   * `timesteps`: one timestep (sigma * 1000, in [0, 1000]) per batch element as an array, a typed array
+   * or a 1-D tensor, or one number for all. A batch whose values are all below 1 (not all 0) is refused
+   * as sigmas unless `options.allowSmallTimesteps`.
+   *
+   * @throws InvalidArgumentError naming the argument for a latent of the wrong rank, size or channels,
+   *   timesteps of the wrong count, range or form, conditioning that does not match, or (with
+   *   `checkFinite`, the default) NaN/Inf in the latent or the conditioning.
+   */
+  predictVelocity(
+    x: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning: Conditioning,
+    options: TimestepOptions = {},
+  ): LatentVideo {
     return tf.tidy(() => {
-      const { tokens, context } = this.embed(x, timesteps, conditioning);
+      const { tokens, context } = this.embed(x, timesteps, conditioning, options);
       let h = tokens;
       for (let i = 0; i < this.numBlocks; i++) h = this.runBlock(i, h, context);
       return this.runHead(h, context);
@@ -455,11 +521,16 @@ export class WanDiT extends WanDiTBase implements VelocityModel {
 export class WanDiTBackbone extends WanDiTBase {
   readonly hasHead = false;
   /** @internal use `WanDiT.truncate`. */
-  constructor(config: WanDiTConfig, k: number, source: ReadonlyMap<string, tf.Variable>, name?: string) {
+  constructor(
+    config: WanDiTConfig,
+    k: number,
+    source: ReadonlyMap<string, tf.Variable>,
+    options: Pick<WanDiTOptions, 'name' | 'checkFinite'> = {},
+  ) {
     const specs = wanDiTBackboneParamSpecs(config, k);
     const weights = new Map<string, tf.Tensor>();
     for (const s of specs) weights.set(s.name, source.get(s.name) as tf.Tensor);
-    super(config, k, specs, name === undefined ? { weights } : { weights, name });
+    super(config, k, specs, { ...options, weights });
     for (const s of specs) (this.vars.get(s.name) as tf.Variable).trainable = s.group === 'block';
   }
 }

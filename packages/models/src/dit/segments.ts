@@ -8,7 +8,13 @@
  * over them) is what lets their gradients reach the time, text and image embeddings.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type Conditioning, InvalidArgumentError, type Segment, type Timestep } from '@prfl/tensor';
+import {
+  type Conditioning,
+  InvalidArgumentError,
+  type Segment,
+  type Timestep,
+  type TimestepsLike,
+} from '@prfl/tensor';
 import type { WanDiTConfig } from './config.js';
 import type { PatchGrid } from './embeddings.js';
 import {
@@ -28,12 +34,12 @@ export interface SegmentableDiT {
   readonly numBlocks: number;
   readonly hasHead: boolean;
   readonly lookup: WeightLookup;
-  /** Validates the inputs; returns the patch grid and its (cached) RoPE tables. */
+  /** Validates the inputs; returns the patch grid, its (cached) RoPE tables and the checked timesteps. */
   prepare(
     x: tf.Tensor5D,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     conditioning: Conditioning,
-  ): { grid: PatchGrid; rope: RopeTables };
+  ): { grid: PatchGrid; rope: RopeTables; timesteps: readonly Timestep[] };
 }
 
 export interface WanDiTSegmentChain {
@@ -56,13 +62,15 @@ export interface WanDiTSegmentOptions {
   blocksPerSegment?: number;
   /** End with the head and unpatchify (default: when the model has one and all blocks run). */
   head?: boolean;
+  /** Accept timesteps that are all below 1 (see `validateTimesteps`); default false. */
+  allowSmallTimesteps?: boolean;
 }
 
 /** @internal the chain behind `WanDiT.segments` / `WanDiTBackbone.segments`. */
 export function wanDiTSegments(
   model: SegmentableDiT,
   x: tf.Tensor5D,
-  timesteps: readonly Timestep[],
+  timesteps: TimestepsLike,
   conditioning: Conditioning,
   options: WanDiTSegmentOptions = {},
 ): WanDiTSegmentChain {
@@ -80,7 +88,7 @@ export function wanDiTSegments(
   }
   if (head && !hasHead) throw new InvalidArgumentError('wanDiTSegments: a truncated backbone has no head');
   // Validates the inputs once, up front, and caches the RoPE tables outside any segment.
-  const { grid, rope } = model.prepare(x, timesteps, conditioning);
+  const { grid, rope, timesteps: ts } = model.prepare(x, timesteps, conditioning);
   const c = model.config;
   const w = model.lookup;
   const textBias =
@@ -106,7 +114,7 @@ export function wanDiTSegments(
     const tokens = embedPatches(w, c, full);
     const ctx = embedConditions(w, c, {
       grid,
-      timesteps: timesteps as readonly number[],
+      timesteps: ts,
       text: conditioning.text,
       ...(hasImage ? { imageTokens: conditioning.image?.tokens as tf.Tensor3D } : {}),
       rope,

@@ -9,8 +9,10 @@ import {
   formatShape,
   InvalidArgumentError,
   type LatentVideo,
-  type Timestep,
+  type TimestepOptions,
+  type TimestepsLike,
   type VelocityModel,
+  validateTimesteps,
 } from '@prfl/tensor';
 
 /** v_uncond + scale (v_cond - v_uncond). */
@@ -91,24 +93,24 @@ function halves(v: tf.Tensor): [tf.Tensor, tf.Tensor] {
 }
 
 /**
- * The guided velocity for x [B, ...] at one timestep per batch element. `batched` is the 2B conditioning
- * of `batchConditioning` (conditional first); without it, or with scale 1, one conditional forward.
+ * The guided velocity for x [B, ...] at one timestep per batch element (any form `validateTimesteps`
+ * takes). `batched` is the 2B conditioning of `batchConditioning` (conditional first); without it, or
+ * with scale 1, one conditional forward. `options` go to the model with the timesteps.
  */
 export function guidedVelocity(
   model: VelocityModel,
   x: LatentVideo,
-  timesteps: readonly Timestep[],
+  timesteps: TimestepsLike,
   conditioning: Conditioning,
   batched: Conditioning | undefined,
   scale: number,
+  options: TimestepOptions = {},
 ): LatentVideo {
-  if (batched === undefined || scale === 1) return model.predictVelocity(x, timesteps, conditioning);
+  // Checked here too: the model may be any VelocityModel, and the guided batch repeats the timesteps.
+  const ts = validateTimesteps('timesteps', timesteps, x.shape[0], options);
+  if (batched === undefined || scale === 1) return model.predictVelocity(x, ts, conditioning, options);
   return tf.tidy(() => {
-    const v = model.predictVelocity(
-      tf.concat([x, x], 0) as LatentVideo,
-      [...timesteps, ...timesteps],
-      batched,
-    );
+    const v = model.predictVelocity(tf.concat([x, x], 0) as LatentVideo, [...ts, ...ts], batched, options);
     if (v.shape[0] !== 2 * x.shape[0]) {
       throw new InvalidArgumentError(
         `the model returned a velocity ${formatShape(v.shape)} for a batch of ${2 * x.shape[0]}`,

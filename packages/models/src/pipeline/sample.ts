@@ -18,6 +18,7 @@ import {
   stepIndex,
   type Timestep,
   type VelocityModel,
+  validateTimesteps,
 } from '@prfl/tensor';
 import { batchConditioning, guidedVelocity } from './guidance.js';
 
@@ -66,6 +67,11 @@ export interface SampleLatentsOptions<S> {
   stepArgs?: Record<string, unknown>;
   /** Return the solver state after the last step instead of disposing it (to continue, e.g. under a tape). */
   keepState?: boolean;
+  /**
+   * Accept a schedule whose timesteps are all below 1 (see `validateTimesteps`; default false: such a
+   * schedule holds sigmas where timesteps belong). Also passed to the model at every step.
+   */
+  allowSmallTimesteps?: boolean;
   onProgress?: (p: SamplingProgress) => void | Promise<void>;
 }
 
@@ -80,7 +86,8 @@ export interface SampleLatentsResult<S> {
  * Runs steps startIndex..endIndex-1 of `schedule` from `initial`.
  *
  * @throws InvalidArgumentError for a latent that is not [B, F, H, W, model.latentChannels], a step range
- *   outside the schedule, a negative or non-finite guidance scale, or guidance without `negative`.
+ *   outside the schedule, a schedule whose timesteps are not one per step in [0, 1000] (or look like
+ *   sigmas), a negative or non-finite guidance scale, or guidance without `negative`.
  */
 export async function sampleLatents<S>(options: SampleLatentsOptions<S>): Promise<SampleLatentsResult<S>> {
   const { model, scheduler, schedule, initial, conditioning, negative } = options;
@@ -104,6 +111,14 @@ export async function sampleLatents<S>(options: SampleLatentsOptions<S>): Promis
       `step range: expected integers 0 <= startIndex <= endIndex <= ${n}, got ${start}..${end}`,
     );
   }
+  // The schedule is where the loop's timesteps enter: check them all before the first forward pass.
+  const timestepOptions = { allowSmallTimesteps: options.allowSmallTimesteps ?? false };
+  if (!Array.isArray(schedule.timesteps) || schedule.timesteps.length !== n) {
+    throw new InvalidArgumentError(
+      `schedule.timesteps: expected numSteps = ${n} timesteps (one per step), got ${Array.isArray(schedule.timesteps) ? schedule.timesteps.length : typeof schedule.timesteps}`,
+    );
+  }
+  const timesteps = validateTimesteps('schedule.timesteps', schedule.timesteps, n, timestepOptions);
   const b = initial.shape[0];
   const stepNoise = options.stepNoise ?? scheduler.name === 'DDPMScheduler';
   if (stepNoise && options.generator === undefined) {
@@ -116,9 +131,17 @@ export async function sampleLatents<S>(options: SampleLatentsOptions<S>): Promis
   const t0 = performance.now();
   try {
     for (let i = start; i < end; i++) {
-      const t = schedule.timesteps[i] as Timestep;
+      const t = timesteps[i] as Timestep;
       const v = tf.tidy(() =>
-        guidedVelocity(model, x, new Array<Timestep>(b).fill(t), conditioning, batched, scale),
+        guidedVelocity(
+          model,
+          x,
+          new Array<Timestep>(b).fill(t),
+          conditioning,
+          batched,
+          scale,
+          timestepOptions,
+        ),
       );
       const noise = stepNoise ? options.generator?.normal(x.shape) : undefined;
       let next: { sample: LatentVideo; state: S };

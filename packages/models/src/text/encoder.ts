@@ -117,10 +117,46 @@ function gelu(x: tf.Tensor): tf.Tensor {
   );
 }
 
+/** The sizes a text encoder config names (vocabSize and textLen come from the tokenizer). */
+export type TextEncoderSizes = Omit<TextEncoderConfig, 'vocabSize' | 'textLen'>;
+
+/**
+ * The sizes of a text encoder from a preset name or a partial config. A partial config's missing fields
+ * come from `base` (a preset name or full sizes), by default 'tiny': this encoder stands in for Wan's
+ * umT5-XXL, so it has no Wan defaults to mirror, and 'tiny' matches the tiny DiT (32-wide text). The
+ * same rule as the DiT's and the VAE's configs, with this family's own default.
+ *
+ * @throws InvalidArgumentError for an unknown preset or a config that cannot build the network.
+ */
+export function textEncoderSizes(
+  config: TextEncoderPresetName | Partial<TextEncoderSizes> = 'tiny',
+  base: TextEncoderPresetName | TextEncoderSizes = 'tiny',
+): TextEncoderSizes {
+  const preset = (name: string): TextEncoderSizes => {
+    const p = (TEXT_ENCODER_PRESETS as Record<string, Omit<TextEncoderConfig, 'vocabSize'>>)[name];
+    if (p === undefined) {
+      throw new InvalidArgumentError(
+        `TransformerTextEncoder: unknown preset '${name}'; expected one of ${Object.keys(TEXT_ENCODER_PRESETS).join(', ')}`,
+      );
+    }
+    const { textLen: _t, ...sizes } = p;
+    return sizes;
+  };
+  const baseSizes = typeof base === 'string' ? preset(base) : base;
+  const merged: Partial<TextEncoderConfig> =
+    typeof config === 'string' ? preset(config) : { ...baseSizes, ...config };
+  // vocabSize and textLen belong to the tokenizer; a config (e.g. an older checkpoint's) may carry them.
+  const { vocabSize: _v, textLen: _t, ...sizes } = merged;
+  checkConfig({ ...(sizes as TextEncoderSizes), vocabSize: 1, textLen: 1 });
+  return sizes as TextEncoderSizes;
+}
+
 export interface TransformerTextEncoderOptions {
   tokenizer: WordTokenizer;
   /** A preset name or the sizes (vocabSize and textLen come from the tokenizer). Default 'tiny'. */
-  config?: TextEncoderPresetName | Partial<Omit<TextEncoderConfig, 'vocabSize' | 'textLen'>>;
+  config?: TextEncoderPresetName | Partial<TextEncoderSizes>;
+  /** What a partial `config`'s missing fields are taken from (see `textEncoderSizes`). Default 'tiny'. */
+  base?: TextEncoderPresetName | TextEncoderSizes;
   seed?: number | string;
   /** Prefix of the tfjs variable names; default a fresh `text_encoder_<n>`. */
   name?: string;
@@ -145,17 +181,8 @@ export class TransformerTextEncoder implements PromptEncoder, Trainable {
     if (!(tokenizer instanceof WordTokenizer)) {
       throw new InvalidArgumentError('TransformerTextEncoder: options.tokenizer must be a WordTokenizer');
     }
-    const sizes =
-      typeof options.config === 'string' || options.config === undefined
-        ? TEXT_ENCODER_PRESETS[options.config ?? 'tiny']
-        : { ...TEXT_ENCODER_PRESETS.tiny, ...options.config };
-    if (sizes === undefined) {
-      throw new InvalidArgumentError(
-        `TransformerTextEncoder: unknown preset '${String(options.config)}'; expected one of ${Object.keys(TEXT_ENCODER_PRESETS).join(', ')}`,
-      );
-    }
-    const { textLen: _ignored, ...rest } = sizes as TextEncoderConfig;
-    this.config = { ...rest, vocabSize: tokenizer.vocabSize, textLen: tokenizer.textLen };
+    const sizes = textEncoderSizes(options.config ?? 'tiny', options.base);
+    this.config = { ...sizes, vocabSize: tokenizer.vocabSize, textLen: tokenizer.textLen };
     checkConfig(this.config);
     this.tokenizer = tokenizer;
     this.name = options.name ?? `text_encoder_${++instances}`;

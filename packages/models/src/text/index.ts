@@ -14,6 +14,7 @@ export {
   layerNormAffine,
   TEXT_ENCODER_PRESETS,
   textEncoderParamSpecs,
+  textEncoderSizes,
   TransformerTextEncoder,
 } from './encoder.js';
 export type {
@@ -21,6 +22,7 @@ export type {
   PromptEncoder,
   TextEncoderConfig,
   TextEncoderPresetName,
+  TextEncoderSizes,
   TextParamSpec,
   TransformerTextEncoderOptions,
 } from './encoder.js';

@@ -97,19 +97,25 @@ function checkInt(name: string, v: unknown, min: number): void {
 }
 
 /**
- * A complete, validated config from a preset name or a partial config (missing fields from `base`,
- * default the `tiny` preset). A partial config that changes `zDim` without giving statistics gets the
- * identity normalisation (mean 0, std 1).
+ * A complete, validated config from a preset name or a partial config. A partial config's missing fields
+ * come from `base` (a preset name or a full config), by default 'wan2.1': Wan's `_video_vae` defaults,
+ * which are the released VAE. Every entry point (the constructor, `fromStateDict`, the loaders, config
+ * JSON) follows this rule and takes the same `base`. A partial config that changes `zDim` without giving
+ * statistics gets the identity normalisation (mean 0, std 1).
  *
  * @throws InvalidArgumentError naming the field when the config cannot build the network.
  */
 export function wanVAEConfig(
   config: WanVAEPresetName | Partial<WanVAEConfig>,
-  base: WanVAEPresetName | WanVAEConfig = 'tiny',
+  base: WanVAEPresetName | WanVAEConfig = 'wan2.1',
 ): WanVAEConfig {
   let merged: WanVAEConfig;
   if (typeof config === 'string') merged = presetOrThrow(config);
-  else {
+  else if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new InvalidArgumentError(
+      `WanVAE config: expected a preset name (${Object.keys(WAN_VAE_PRESETS).join(', ')}) or a partial config object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`,
+    );
+  } else {
     const b = typeof base === 'string' ? presetOrThrow(base) : base;
     merged = { ...b, ...config };
     if (config.zDim !== undefined && config.zDim !== b.zDim && config.latentMean === undefined) {
@@ -210,8 +216,11 @@ export function spatialCompression(c: WanVAEConfig): number {
 }
 
 /**
- * The latent shape [F', H', W', C] of a video of `frames` x `height` x `width`: F' = 1 + (F - 1) / 4 for
- * Wan (the first frame alone, then chunks of 4).
+ * The latent shape of one video of `frames` x `height` x `width`, as [F', H', W', C]: channels last and
+ * without the batch axis (a batch of B is the LatentVideo [B, F', H', W', C]; PyTorch's Wan holds the
+ * same latent as [C, F', H', W'], see `latentsToTorch` of @prfl/tensor). F' = 1 + (F - 1) / 4 for Wan
+ * (the first frame alone, then chunks of 4), H' = H / 8, W' = W / 8, C = zDim. E.g. Wan2.1's 81 x 480 x
+ * 832 gives [21, 60, 104, 16].
  *
  * @throws InvalidArgumentError when F is not 1 + 4k or H, W are not multiples of 8 (for Wan's compression).
  */
@@ -273,8 +282,14 @@ export function wanVAEConfigToJson(c: WanVAEConfig): Record<string, unknown> {
   };
 }
 
-/** Reads `wanVAEConfigToJson`'s output (also diffusers-style `latents_mean`/`latents_std` names). */
-export function wanVAEConfigFromJson(json: Record<string, unknown>): WanVAEConfig {
+/**
+ * Reads `wanVAEConfigToJson`'s output (also diffusers-style `latents_mean`/`latents_std` names); keys the
+ * JSON leaves out come from `base` (default 'wan2.1', as for every partial config).
+ */
+export function wanVAEConfigFromJson(
+  json: Record<string, unknown>,
+  base: WanVAEPresetName | WanVAEConfig = 'wan2.1',
+): WanVAEConfig {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new InvalidArgumentError(`WanVAE config JSON: expected an object, got ${JSON.stringify(json)}`);
   }
@@ -295,5 +310,5 @@ export function wanVAEConfigFromJson(json: Record<string, unknown>): WanVAEConfi
     const field = keys[k];
     if (field !== undefined) partial[field] = v;
   }
-  return wanVAEConfig(partial as Partial<WanVAEConfig>, 'wan2.1');
+  return wanVAEConfig(partial as Partial<WanVAEConfig>, base);
 }

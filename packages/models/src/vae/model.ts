@@ -7,8 +7,21 @@
  * (Wan's WanVAE wrapper); `encodeMoments` / `decodeRaw` are the network itself, for training.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { formatShape, Generator, InvalidArgumentError, type LatentVideo, type Trainable } from '@prfl/tensor';
-import { latentShape, type WanVAEConfig, type WanVAEPresetName, wanVAEConfig } from './config.js';
+import {
+  assertFiniteTensor,
+  formatShape,
+  Generator,
+  InvalidArgumentError,
+  type LatentVideo,
+  type Trainable,
+} from '@prfl/tensor';
+import {
+  latentShape,
+  WAN_VAE_PRESETS,
+  type WanVAEConfig,
+  type WanVAEPresetName,
+  wanVAEConfig,
+} from './config.js';
 import {
   causalConv3d,
   channelRmsNorm,
@@ -29,6 +42,17 @@ export interface WanVAEOptions {
   trainable?: boolean;
   /** Initial values in tfjs layout by Wan key (exactly the config's parameters); copied. */
   weights?: ReadonlyMap<string, tf.Tensor>;
+  /**
+   * What a partial config's missing fields are taken from: a preset name or a full config. Default
+   * 'wan2.1' (Wan's own defaults; the same rule for every model and loader, docs/models.md).
+   */
+  base?: WanVAEPresetName | WanVAEConfig;
+  /**
+   * Refuse NaN/Inf in the video given to `encode`/`encodeMoments` and the latent given to
+   * `decode`/`decodeRaw` (default true), as the DiT and the reward models do. One small device read per
+   * call, next to a whole encoder or decoder pass.
+   */
+  checkFinite?: boolean;
 }
 
 /** A Gaussian posterior per latent element, unnormalised: what the encoder network outputs. */
@@ -71,10 +95,15 @@ function initialValue(spec: VAEParamSpec, gen: Generator): tf.Tensor {
   }
 }
 
-/** The Wan2.1 video VAE. */
+/**
+ * The Wan2.1 video VAE. The architecture is always named: a preset ('wan2.1', 'tiny', 'test') or a
+ * partial config completed from `options.base` (default 'wan2.1').
+ */
 export class WanVAE implements Trainable {
   /** Prefix of this model's tfjs variable names. */
   readonly name: string;
+  /** Whether encode/decode refuse NaN/Inf inputs (`WanVAEOptions.checkFinite`). */
+  readonly checkFinite: boolean;
   private cfg: WanVAEConfig;
   private readonly layout: VAELayout;
   private readonly specs: readonly VAEParamSpec[];
@@ -83,12 +112,16 @@ export class WanVAE implements Trainable {
   private stats: { mean: tf.Tensor1D; std: tf.Tensor1D } | undefined;
   private disposed = false;
 
-  constructor(
-    config: WanVAEPresetName | Partial<WanVAEConfig> | WanVAEConfig = 'tiny',
-    options: WanVAEOptions = {},
-  ) {
-    this.cfg = wanVAEConfig(config);
+  constructor(config: WanVAEPresetName | Partial<WanVAEConfig> | WanVAEConfig, options: WanVAEOptions = {}) {
+    if (config === undefined) {
+      // No silent default: `new WanVAE()` once meant 'tiny' while `new WanVAE({})` meant 'wan2.1'.
+      throw new InvalidArgumentError(
+        `WanVAE: config is required: a preset name (${Object.keys(WAN_VAE_PRESETS).join(', ')}) or a partial config completed from options.base (default 'wan2.1')`,
+      );
+    }
+    this.cfg = wanVAEConfig(config, options.base);
     this.name = options.name ?? `wan_vae_${++instances}`;
+    this.checkFinite = options.checkFinite ?? true;
     this.layout = vaeLayout(this.cfg);
     this.specs = wanVAEParamSpecs(this.cfg);
     if (options.weights !== undefined) checkVAEWeights(this.specs, options.weights, `${this.name} weights`);
@@ -147,7 +180,10 @@ export class WanVAE implements Trainable {
     return [...this.vars.values()].filter((v) => v.trainable);
   }
 
-  /** [F', H', W', C] of the latent of a video of `frames` x `height` x `width` (throws for bad sizes). */
+  /**
+   * The latent shape of one video of `frames` x `height` x `width`: [F', H', W', C], channels last, no
+   * batch axis (see `latentShape`). Throws for sizes the VAE cannot encode.
+   */
   latentShape(frames: number, height: number, width: number): [number, number, number, number] {
     return latentShape(this.cfg, frames, height, width);
   }
@@ -163,6 +199,7 @@ export class WanVAE implements Trainable {
   encodeMoments(video: tf.Tensor5D): LatentMoments {
     this.checkLive();
     this.checkVideo(video);
+    if (this.checkFinite) assertFiniteTensor('video', video);
     const [mean, logvar] = tf.tidy(() => {
       const w = this.lookup;
       const enc = this.layout.encoder;
@@ -204,6 +241,12 @@ export class WanVAE implements Trainable {
   decodeRaw(latent: LatentVideo): tf.Tensor5D {
     this.checkLive();
     this.checkLatent(latent);
+    if (this.checkFinite) assertFiniteTensor('latent', latent);
+    return this.decoderNetwork(latent);
+  }
+
+  /** The decoder itself, on a checked latent. */
+  private decoderNetwork(latent: LatentVideo): tf.Tensor5D {
     return tf.tidy(() => {
       const w = this.lookup;
       const dec = this.layout.decoder;
@@ -218,10 +261,12 @@ export class WanVAE implements Trainable {
 
   /** Latents (normalised by default) -> frames [B, F, H, W, 3], clamped to [-1, 1] by default. */
   decode(latent: LatentVideo, options: DecodeOptions = {}): tf.Tensor5D {
+    this.checkLive();
     this.checkLatent(latent);
+    if (this.checkFinite) assertFiniteTensor('latent', latent);
     return tf.tidy(() => {
       const z = options.normalized === false ? latent : this.denormalizeLatent(latent);
-      const frames = this.decodeRaw(z);
+      const frames = this.decoderNetwork(z);
       return options.clamp === false ? frames : tf.clipByValue(frames, -1, 1);
     });
   }
@@ -255,7 +300,7 @@ export class WanVAE implements Trainable {
     state: ReadonlyMap<string, tf.Tensor> | Readonly<Record<string, tf.Tensor>>,
     options: Omit<WanVAEOptions, 'weights' | 'seed'> = {},
   ): WanVAE {
-    const c = wanVAEConfig(config);
+    const c = wanVAEConfig(config, options.base);
     const specs = wanVAEParamSpecs(c);
     const map =
       state instanceof Map ? (state as ReadonlyMap<string, tf.Tensor>) : new Map(Object.entries(state));
@@ -263,7 +308,8 @@ export class WanVAE implements Trainable {
     const weights = new Map<string, tf.Tensor>();
     try {
       for (const s of specs) weights.set(s.name, vaeParamFromTorch(s, map.get(s.name) as tf.Tensor));
-      return new WanVAE(c, { ...options, weights });
+      const { base: _base, ...rest } = options;
+      return new WanVAE(c, { ...rest, weights });
     } finally {
       tf.dispose([...weights.values()]);
     }

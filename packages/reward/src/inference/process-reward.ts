@@ -15,9 +15,11 @@ import {
   type LatentRewardModel,
   type LatentVideo,
   type Timestep,
+  type TimestepsLike,
+  validateTimesteps,
 } from '@prfl/tensor';
 import { disposeConditioning as freeConditioning, gatherConditioning } from '../conditioning.js';
-import { assertLatentVideo, assertTimesteps } from '../validate.js';
+import { assertLatentVideo } from '../validate.js';
 
 /** Which candidates survive a pruning point. */
 export type KeepRule =
@@ -30,8 +32,11 @@ export interface PruneOptions {
   reward: LatentRewardModel;
   /** The current samples of the candidates, [N, F, H, W, C]. */
   latents: LatentVideo;
-  /** The timestep value the samples are at: one for all or one per candidate. */
-  timesteps: Timestep | readonly Timestep[];
+  /**
+   * The timestep value the samples are at (sigma * 1000): one for all, or one per candidate (an array,
+   * a typed array or a 1-D tensor).
+   */
+  timesteps: TimestepsLike;
   conditioning: Conditioning;
   keep: KeepRule;
 }
@@ -97,10 +102,7 @@ export function pruneByReward(options: PruneOptions): PruneResult {
   assertLatentVideo('latents', latents);
   checkKeep(keep);
   const n = latents.shape[0];
-  const timesteps = Array.isArray(options.timesteps)
-    ? (options.timesteps as readonly Timestep[])
-    : (Array.from({ length: n }, () => options.timesteps) as Timestep[]);
-  assertTimesteps('timesteps', timesteps, n);
+  const timesteps = validateTimesteps('timesteps', options.timesteps, n);
   const logitsTensor = tf.tidy(() => reward.score(latents, timesteps, conditioning));
   const logits = Array.from(logitsTensor.dataSync());
   logitsTensor.dispose();

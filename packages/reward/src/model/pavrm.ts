@@ -8,7 +8,8 @@
  *                      ──► MLP D -> 1024 -> 512 -> 1 ──► logit [B]
  *
  * The backbone is anything implementing @prfl/tensor's FeatureBackbone (e.g. @prfl/models'
- * `WanDiT.truncate(8)`); PAVRM owns only the aggregation and head variables.
+ * `WanDiT.truncate(8)`); PAVRM owns only the aggregation and head variables. For token features
+ * computed elsewhere, `Pavrm.forFeatures(D)` builds the head alone and `scoreFeatures(tokens)` scores them.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -21,11 +22,14 @@ import {
   type LatentVideo,
   PrflError,
   type Timestep,
+  type TimestepOptions,
+  type TimestepsLike,
   type TokenSequence,
+  validateTimesteps,
 } from '@prfl/tensor';
 import { maxPool, meanPool } from '../aggregation/pooling.js';
 import { queryAttention } from '../aggregation/query-attention.js';
-import { assertFiniteTensor, assertLatentVideo, assertTimesteps } from '../validate.js';
+import { assertFiniteTensor, assertLatentVideo } from '../validate.js';
 import {
   type Aggregation,
   type HeadParamSpec,
@@ -37,6 +41,7 @@ import {
 } from './head-params.js';
 import { linearDefaultUniform, xavierUniform } from './init.js';
 import { type LinearWeights, mlpHead, PAPER_HEAD_HIDDEN } from './mlp-head.js';
+import { PrecomputedFeatures } from './precomputed-features.js';
 
 /** Everything that defines a PAVRM's architecture besides the backbone itself. */
 export interface PavrmConfig extends PavrmHeadConfig {
@@ -63,8 +68,8 @@ export interface PavrmOptions {
    */
   headWeights?: ReadonlyMap<string, tf.Tensor>;
   /**
-   * Check every scored latent for NaN/Inf (one small device read per call) and fail with a clear error
-   * instead of returning NaN rewards. Default true.
+   * Check every scored latent (and every token batch given to `scoreFeatures`) for NaN/Inf (one small
+   * device read per call) and fail with a clear error instead of returning NaN rewards. Default true.
    */
   checkFinite?: boolean;
 }
@@ -160,6 +165,17 @@ export class Pavrm implements LatentRewardModel {
     }
   }
 
+  /**
+   * A PAVRM head alone, for token features [B, N, featureDim] computed elsewhere (cached from a
+   * generator's first K blocks, another runtime, ...): its backbone is a `PrecomputedFeatures` of that
+   * width, with no blocks and no variables. Score with `scoreFeatures(tokens)` (differentiable; train
+   * the head on `headVariables()`); `score(x, ...)` on latents is refused. Saves and loads like any PAVRM
+   * (the backbone part is empty).
+   */
+  static forFeatures(featureDim: number, options: Omit<PavrmOptions, 'blocks'> = {}): Pavrm {
+    return new Pavrm(new PrecomputedFeatures(featureDim), options);
+  }
+
   /** The head's parameter table (names, both layouts, init). */
   headParamSpecs(): readonly HeadParamSpec[] {
     return this.#specs;
@@ -186,11 +202,16 @@ export class Pavrm implements LatentRewardModel {
     };
   }
 
-  /** The backbone's tokens after K blocks, [B, N, D]. */
-  features(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): TokenSequence {
+  /** The backbone's tokens after K blocks, [B, N, D]. Inputs are checked as by `score`. */
+  features(
+    x: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning: Conditioning,
+    options: TimestepOptions = {},
+  ): TokenSequence {
     this.#checkLive();
-    this.#checkInputs(x, timesteps);
-    const tokens = this.backbone.features(x, timesteps, conditioning, this.config.blocks);
+    const ts = this.#checkInputs(x, timesteps, options);
+    const tokens = this.backbone.features(x, ts, conditioning, this.config.blocks, options);
     const [b] = x.shape;
     if (
       !(tokens instanceof tf.Tensor) ||
@@ -231,24 +252,48 @@ export class Pavrm implements LatentRewardModel {
     }
   }
 
-  /** Tokens [B, N, D] -> logits [B] (aggregation + MLP), for features computed elsewhere. */
+  /**
+   * Token features [B, N, D] -> logits [B] (aggregation + MLP): the head on features computed elsewhere
+   * (see `forFeatures`), or on this model's own `features`. Differentiable in the tokens and the head.
+   * @throws InvalidArgumentError for tokens that are not a float32 [B, N, featureDim] tensor with B, N
+   *   >= 1, or hold NaN/Inf (with `checkFinite`).
+   */
   scoreFeatures(tokens: tf.Tensor): tf.Tensor1D {
+    this.#checkLive();
+    this.#checkTokens(tokens);
     return tf.tidy(() => mlpHead(this.aggregate(tokens), this.#mlpLayers()));
+  }
+
+  /** Reward probabilities sigmoid(scoreFeatures(tokens)) [B] for token features [B, N, D]. */
+  probabilityFromFeatures(tokens: tf.Tensor): tf.Tensor1D {
+    return tf.tidy(() => tf.sigmoid(this.scoreFeatures(tokens)));
   }
 
   /**
    * Logits [B] for noisy latents x_sigma [B, F, H, W, C] at one timestep value (sigma * 1000) per batch
-   * element. Differentiable in x and every variable.
-   * @throws InvalidArgumentError for a latent that is not rank 5, timesteps that do not match the batch,
-   *   or NaN/Inf in x (with `checkFinite`).
+   * element, or one for all (an array, a typed array or a 1-D tensor). Differentiable in x and every
+   * variable.
+   * @throws InvalidArgumentError for a latent that is not rank 5, timesteps that do not match the batch
+   *   or look like sigmas (all below 1; `options.allowSmallTimesteps` accepts them), or NaN/Inf in x
+   *   (with `checkFinite`).
    */
-  score(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): tf.Tensor1D {
-    return tf.tidy(() => this.scoreFeatures(this.features(x, timesteps, conditioning)));
+  score(
+    x: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning: Conditioning,
+    options: TimestepOptions = {},
+  ): tf.Tensor1D {
+    return tf.tidy(() => this.#headOn(this.features(x, timesteps, conditioning, options)));
   }
 
   /** Reward probabilities sigmoid(score) [B]. */
-  probability(x: LatentVideo, timesteps: readonly Timestep[], conditioning: Conditioning): tf.Tensor1D {
-    return tf.tidy(() => tf.sigmoid(this.score(x, timesteps, conditioning)));
+  probability(
+    x: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning: Conditioning,
+    options: TimestepOptions = {},
+  ): tf.Tensor1D {
+    return tf.tidy(() => tf.sigmoid(this.score(x, timesteps, conditioning, options)));
   }
 
   /** Frees the head's variables (not the backbone's, which the caller owns). */
@@ -256,6 +301,31 @@ export class Pavrm implements LatentRewardModel {
     for (const v of this.#head.values()) v.dispose();
     this.#head.clear();
     this.#disposed = true;
+  }
+
+  /** Aggregation + MLP on tokens the backbone returned (already checked by `features`). */
+  #headOn(tokens: tf.Tensor): tf.Tensor1D {
+    return tf.tidy(() => mlpHead(this.aggregate(tokens), this.#mlpLayers()));
+  }
+
+  #checkTokens(tokens: unknown): asserts tokens is tf.Tensor3D {
+    const d = this.config.featureDim;
+    if (!(tokens instanceof tf.Tensor)) {
+      throw new InvalidArgumentError(
+        `tokens: expected token features [B, N, ${d}] (featureDim ${d}), got ${tokens === null ? 'null' : typeof tokens}`,
+      );
+    }
+    if (tokens.rank !== 3 || tokens.shape[2] !== d || tokens.shape[0] < 1 || tokens.shape[1] < 1) {
+      throw new InvalidArgumentError(
+        `tokens: expected token features [B, N, ${d}] (featureDim ${d}, B and N >= 1), got ${formatShape(tokens.shape)}`,
+      );
+    }
+    if (tokens.dtype !== 'float32') {
+      throw new InvalidArgumentError(
+        `tokens: expected float32, got ${tokens.dtype} ${formatShape(tokens.shape)}`,
+      );
+    }
+    if (this.checkFinite) assertFiniteTensor('tokens', tokens);
   }
 
   #mlpLayers(): LinearWeights[] {
@@ -272,10 +342,11 @@ export class Pavrm implements LatentRewardModel {
     return v;
   }
 
-  #checkInputs(x: LatentVideo, timesteps: readonly Timestep[]): void {
+  #checkInputs(x: LatentVideo, timesteps: TimestepsLike, options: TimestepOptions): Timestep[] {
     assertLatentVideo('x', x);
-    assertTimesteps('timesteps', timesteps, x.shape[0]);
+    const ts = validateTimesteps('timesteps', timesteps, x.shape[0], options);
     if (this.checkFinite) assertFiniteTensor('x', x);
+    return ts;
   }
 
   #checkLive(): void {

@@ -19,9 +19,11 @@ import {
   type LatentVideo,
   linear,
   PrflError,
-  type Timestep,
+  type TimestepOptions,
+  type TimestepsLike,
+  validateTimesteps,
 } from '@prfl/tensor';
-import { assertFiniteTensor, assertLatentVideo, assertTimesteps } from '../validate.js';
+import { assertFiniteTensor, assertLatentVideo } from '../validate.js';
 
 export interface PixelVideoRewardConfig {
   /** Channels of the input frames. Default 3 (RGB). */
@@ -165,11 +167,17 @@ export class PixelVideoReward implements LatentRewardModel {
 
   /**
    * Logits [B] for frames [B, F, H, W, inChannels]. Differentiable in the frames (the RGB ReFL gradient
-   * path) and the variables. `timesteps` (one per frame stack, checked) and `conditioning` are ignored.
+   * path) and the variables. `timesteps` (one per frame stack or one for all, checked as every model
+   * checks them) and `conditioning` are ignored.
    */
-  score(frames: LatentVideo, timesteps: readonly Timestep[], _conditioning?: Conditioning): tf.Tensor1D {
+  score(
+    frames: LatentVideo,
+    timesteps: TimestepsLike,
+    _conditioning?: Conditioning,
+    options: TimestepOptions = {},
+  ): tf.Tensor1D {
     assertLatentVideo('frames', frames, this.config.inChannels);
-    assertTimesteps('timesteps', timesteps, frames.shape[0]);
+    validateTimesteps('timesteps', timesteps, frames.shape[0], options);
     if (this.checkFinite) assertFiniteTensor('frames', frames);
     return tf.tidy(() => {
       let h: tf.Tensor5D = frames;
@@ -190,8 +198,13 @@ export class PixelVideoReward implements LatentRewardModel {
   }
 
   /** sigmoid(score). */
-  probability(frames: LatentVideo, timesteps: readonly Timestep[], conditioning?: Conditioning): tf.Tensor1D {
-    return tf.tidy(() => tf.sigmoid(this.score(frames, timesteps, conditioning)));
+  probability(
+    frames: LatentVideo,
+    timesteps: TimestepsLike,
+    conditioning?: Conditioning,
+    options: TimestepOptions = {},
+  ): tf.Tensor1D {
+    return tf.tidy(() => tf.sigmoid(this.score(frames, timesteps, conditioning, options)));
   }
 
   dispose(): void {

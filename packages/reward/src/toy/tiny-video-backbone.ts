@@ -18,8 +18,10 @@ import {
   InvalidArgumentError,
   type LatentVideo,
   linear,
-  type Timestep,
+  type TimestepOptions,
+  type TimestepsLike,
   type TokenSequence,
+  validateTimesteps,
 } from '@prfl/tensor';
 
 export interface TinyVideoBackboneConfig {
@@ -224,9 +226,10 @@ export class TinyVideoBackbone implements FeatureBackbone {
   /** The residual stream after the first `blocks` blocks, [B, N, D], no final norm. */
   features(
     x: LatentVideo,
-    timesteps: readonly Timestep[],
+    timesteps: TimestepsLike,
     conditioning: Conditioning,
     blocks: number = this.numBlocks,
+    options: TimestepOptions = {},
   ): TokenSequence {
     const c = this.config;
     if (!(x instanceof tf.Tensor) || x.rank !== 5 || x.shape[4] !== c.latentChannels) {
@@ -241,11 +244,7 @@ export class TinyVideoBackbone implements FeatureBackbone {
         `TinyVideoBackbone.features: F, H, W of ${formatShape(x.shape)} must be multiples of the patch [${c.patchSize.join(', ')}]`,
       );
     }
-    if (timesteps.length !== b) {
-      throw new InvalidArgumentError(
-        `TinyVideoBackbone.features: expected ${b} timesteps, got ${timesteps.length}`,
-      );
-    }
+    const ts = validateTimesteps('TinyVideoBackbone.features: timesteps', timesteps, b, options);
     const text = conditioning?.text;
     if (
       !(text instanceof tf.Tensor) ||
@@ -274,7 +273,7 @@ export class TinyVideoBackbone implements FeatureBackbone {
       const time = linear(
         silu(
           linear(
-            timestepCode([...timesteps], c.freqDim),
+            timestepCode(ts, c.freqDim),
             v('time_embedding.0.weight') as tf.Tensor2D,
             v('time_embedding.0.bias') as tf.Tensor1D,
           ),

@@ -119,25 +119,16 @@ function conv2dPathForward(x: tf.Tensor5D, w: tf.Tensor5D, strides: Strides): tf
   return tf.reshape(out, [b, to, out.shape[1], out.shape[2], out.shape[3]]);
 }
 
-function conv2dPathGradients(
-  x: tf.Tensor5D,
-  w: tf.Tensor5D,
-  dy: tf.Tensor5D,
-  strides: Strides,
-): [tf.Tensor5D, tf.Tensor5D] {
+/** Gradient of the conv2d path with respect to x [B, T, H, W, Cin], given dy [B, To, Ho, Wo, Cout]. */
+function conv2dPathInputGrad(x: tf.Tensor5D, w: tf.Tensor5D, dy: tf.Tensor5D, strides: Strides): tf.Tensor5D {
   const [b, t, h, wd, cin] = x.shape;
-  const [kt, kh, kw] = w.shape;
+  const [kt] = w.shape;
   const [, to, ho, wo, cout] = dy.shape;
-  const sh = strides[1];
-  const sw = strides[2];
-  const dy4 = tf.reshape(dy, [b * to, ho, wo, cout]);
-  const taps: tf.Tensor4D[] = [];
+  const dy4 = tf.reshape(dy, [b * to, ho, wo, cout]) as tf.Tensor4D;
   let dx: tf.Tensor3D | undefined;
   for (let dt = 0; dt < kt; dt++) {
-    const xs = framesFrom(x, dt, to, strides[0]);
     const tap = tf.squeeze(tf.slice(w, [dt, 0, 0, 0, 0], [1, -1, -1, -1, -1]), [0]) as tf.Tensor4D;
-    taps.push(conv2dFilterGrad(xs, dy4 as tf.Tensor4D, kh, kw, sh, sw));
-    const dxs = tf.reshape(conv2dInputGrad(dy4 as tf.Tensor4D, tap, [b * to, h, wd, cin], sh, sw), [
+    const dxs = tf.reshape(conv2dInputGrad(dy4, tap, [b * to, h, wd, cin], strides[1], strides[2]), [
       b,
       to,
       h * wd * cin,
@@ -145,25 +136,57 @@ function conv2dPathGradients(
     const placed = placeFrames(dxs, dt, strides[0], t);
     dx = dx === undefined ? placed : (tf.add(dx, placed) as tf.Tensor3D);
   }
-  return [tf.reshape(dx as tf.Tensor3D, [b, t, h, wd, cin]), tf.stack(taps, 0) as tf.Tensor5D];
+  return tf.reshape(dx as tf.Tensor3D, [b, t, h, wd, cin]);
 }
 
-type GradFn = (...args: unknown[]) => {
-  value: tf.Tensor;
-  gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
-};
+/** Gradient of the conv2d path with respect to the filter [kt, kh, kw, Cin, Cout], given dy. */
+function conv2dPathFilterGrad(
+  x: tf.Tensor5D,
+  w: tf.Tensor5D,
+  dy: tf.Tensor5D,
+  strides: Strides,
+): tf.Tensor5D {
+  const [b] = x.shape;
+  const [kt, kh, kw] = w.shape;
+  const [, to, ho, wo, cout] = dy.shape;
+  const dy4 = tf.reshape(dy, [b * to, ho, wo, cout]) as tf.Tensor4D;
+  const taps: tf.Tensor4D[] = [];
+  for (let dt = 0; dt < kt; dt++) {
+    taps.push(conv2dFilterGrad(framesFrom(x, dt, to, strides[0]), dy4, kh, kw, strides[1], strides[2]));
+  }
+  return tf.stack(taps, 0) as tf.Tensor5D;
+}
 
-const conv2dPathConv3d = (strides: Strides) =>
-  tf.customGrad(((x: tf.Tensor5D, w: tf.Tensor5D, save: tf.GradSaveFunc) => {
-    save([x, w]);
-    return {
-      value: conv2dPathForward(x, w, strides),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        conv2dPathGradients(saved[0] as tf.Tensor5D, saved[1] as tf.Tensor5D, dy as tf.Tensor5D, strides),
-    };
-  }) as unknown as GradFn) as unknown as (x: tf.Tensor5D, w: tf.Tensor5D) => tf.Tensor5D;
-
-const cache = new Map<string, (x: tf.Tensor5D, w: tf.Tensor5D) => tf.Tensor5D>();
+/**
+ * The conv2d path as one node of the gradient tape. Not tf.customGrad: that computes every input's
+ * gradient eagerly and outside any tidy, so a frozen filter (a VAE decoder RGB ReFL back-propagates
+ * through) paid for a filter gradient nobody reads, and every convolution's temporaries lived until the
+ * whole backward pass ended (a one-frame Wan2.1-width decode ran out of the 4 GiB wasm heap). Here each
+ * gradient is a function the engine calls, inside a tidy, only for inputs on the path to the variables.
+ */
+function conv2dPathConv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Strides): tf.Tensor5D {
+  const engine = tf.engine() as unknown as {
+    runKernelFunc(params: {
+      forwardFunc: (backend: unknown, save: tf.GradSaveFunc) => tf.Tensor;
+      backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, () => tf.Tensor>;
+      inputs: Record<string, tf.Tensor>;
+    }): tf.Tensor;
+  };
+  return engine.runKernelFunc({
+    forwardFunc: (_backend, save) => {
+      save([x, w]);
+      return conv2dPathForward(x, w, strides);
+    },
+    backwardsFunc: (dy, saved) => {
+      const [sx, sw] = saved as [tf.Tensor5D, tf.Tensor5D];
+      return {
+        x: () => conv2dPathInputGrad(sx, sw, dy as tf.Tensor5D, strides),
+        w: () => conv2dPathFilterGrad(sx, sw, dy as tf.Tensor5D, strides),
+      };
+    },
+    inputs: { x, w },
+  }) as tf.Tensor5D;
+}
 
 /**
  * tf.conv3d(x, w, strides, 'valid') for x [B, T, H, W, Cin] and a filter [kt, kh, kw, Cin, Cout]; the same
@@ -187,11 +210,5 @@ export function conv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: Strides = [1, 1,
     );
   }
   if (tf.getBackend() !== 'wasm') return tf.conv3d(x, w, [...strides] as [number, number, number], 'valid');
-  const key = strides.join(',');
-  let op = cache.get(key);
-  if (op === undefined) {
-    op = conv2dPathConv3d(strides);
-    cache.set(key, op);
-  }
-  return op(x, w);
+  return conv2dPathConv3d(x, w, strides);
 }
