@@ -31,8 +31,8 @@ const { values } = parseArgs({
 });
 const minSeconds = Number(values['min-seconds']);
 
-// One latent of 5 x 16 x 16 (16 channels) -> 5 x 8 x 8 = 320 tokens, the size ENVIRONMENT.md's
-// PyTorch figure uses; full-length text (padded to textLen, as Wan does).
+// One latent of 5 x 16 x 16 (16 channels) -> 5 x 8 x 8 = 320 tokens, the size the PyTorch peer
+// (bench/dit-torch.py) times; full-length text (padded to textLen, as Wan does).
 const INPUT = { batch: 1, frames: 5, height: 16, width: 16 };
 
 async function timeIt(run) {

@@ -1,4 +1,4 @@
-"""The reference's training grid ("FlowMatchDiscrete", spec section 3) computed by PyTorch, as a golden
+"""The reference's training grid ("FlowMatchDiscrete", docs/method.md §3) computed by PyTorch, as a golden
 table for test/sigma-sampling.test.ts: sigmas = shift(linspace(1, 0, 1001)), timesteps =
 int64(sigmas[:-1] * 1000), in float32 as the reference does. Run: /usr/bin/python3 scripts/make-grid-fixture.py
 """

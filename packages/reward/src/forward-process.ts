@@ -1,5 +1,5 @@
 /**
- * The rectified-flow forward process (spec §2): x_sigma = (1 - sigma) x0 + sigma eps, one sigma per
+ * The rectified-flow forward process (docs/method.md §2): x_sigma = (1 - sigma) x0 + sigma eps, one sigma per
  * batch element.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,5 +1,5 @@
 /**
- * @prfl/reward: PAVRM, the process-aware latent video reward model (spec §4), its training, evaluation,
+ * @prfl/reward: PAVRM, the process-aware latent video reward model (docs/method.md §4), its training, evaluation,
  * I/O and inference-time use, and a pixel-space reward for the RGB ReFL baseline.
  */
 export { maxPool, meanPool } from './aggregation/pooling.js';

@@ -1,5 +1,5 @@
 /**
- * Training noise levels for PAVRM (spec §3, §4). This mirrors the reference's FlowMatchDiscrete training
+ * Training noise levels for PAVRM (docs/method.md §3, §4). This mirrors the reference's FlowMatchDiscrete training
  * sampler (`get_train_timestep_and_sigma` of HY-Video-PRFL): a 1000-step grid
  * sigmas = shift(linspace(1, 0, 1001)) with shift s: s x / (1 + (s - 1) x), an index drawn as
  * idx = floor(1000 u), sigma = sigmas[idx], timestep = trunc(sigma * 1000).
@@ -30,7 +30,7 @@ export type SigmaSampler =
   | { kind: 'uniform' }
   | { kind: 'fixed'; sigma: number };
 
-/** PRFL's shift (spec §2): 5.0 everywhere. */
+/** PRFL's shift (docs/method.md §2): 5.0 everywhere. */
 export const PRFL_SHIFT = 5;
 
 /** The reference's default: uniform index on the shift-5, 1000-step grid. */

@@ -516,10 +516,10 @@ def discrete_case(name, seed, cls, num_steps, config, eta=None, store_every_step
 def main():
     os.makedirs(OUT, exist_ok=True)
 
-    # The 40-step Wan schedule of spec §3.
+    # The 40-step Wan schedule of docs/method.md §3.
     wan = WanFlowUniPC(shift=1.0)
     wan.set_timesteps(40, shift=5.0)
-    assert [int(t) for t in wan.timesteps] == SPEC_TIMESTEPS, "transcription disagrees with the spec's timesteps"
+    assert [int(t) for t in wan.timesteps] == SPEC_TIMESTEPS, "transcription disagrees with the published timesteps"
 
     # The reference's 1000-step training grid (shift 5).
     grid = FlowMatchDiscrete(1000, 5.0)

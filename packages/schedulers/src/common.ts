@@ -61,7 +61,7 @@ export function checkShift(what: string, shift: unknown): number {
   return shift;
 }
 
-/** sigma' = s sigma / (1 + (s - 1) sigma): the resolution-dependent time shift of SD3 and Wan2.1 (spec §2). */
+/** sigma' = s sigma / (1 + (s - 1) sigma): the resolution-dependent time shift of SD3 and Wan2.1 (docs/method.md §2). */
 export function shiftSigma(sigma: number, shift: number): number {
   return (shift * sigma) / (1 + (shift - 1) * sigma);
 }

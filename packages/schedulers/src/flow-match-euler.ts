@@ -1,10 +1,10 @@
 /**
  * Flow-matching Euler: x_next = x + v (sigma_next - sigma), with the model's velocity v = eps - x0
- * (spec §2). Two sigma grids, told apart by the diffusers `_class_name` of the config:
+ * (docs/method.md §2). Two sigma grids, told apart by the diffusers `_class_name` of the config:
  *
  * - "FlowMatchDiscreteScheduler" (`grid: 'reference'`, the default): the grid of the PRFL reference and of
  *   HunyuanVideo, sigmas = shift(linspace(1, 0, N + 1)), timesteps = int(sigma[:-1] * 1000). With N = 1000
- *   and shift 5 this is the training grid of spec §3 ("FlowMatchDiscrete").
+ *   and shift 5 this is the training grid of docs/method.md §3 ("FlowMatchDiscrete").
  * - "FlowMatchEulerDiscreteScheduler" (`grid: 'diffusers'`): diffusers' grid. diffusers builds its table
  *   with the shift already applied, then linspace(sigma_max, sigma_min, N) over it and shifts again, so
  *   its smallest sigma is shift(shift(1 / T)); timesteps = sigma * T, not truncated. Reproduced as is.
@@ -237,7 +237,7 @@ export class FlowMatchEulerScheduler implements Scheduler<FlowMatchEulerState> {
   }
 
   /**
-   * The clean-sample estimate x0_hat = x - sigma_index v (spec §2) of a sample at step `index`, e.g. for a
+   * The clean-sample estimate x0_hat = x - sigma_index v (docs/method.md §2) of a sample at step `index`, e.g. for a
    * pixel-space reward (RGB ReFL) or a preview. A new tensor, differentiable in sample and modelOutput.
    */
   predictOriginal<T extends tf.Tensor>(args: {

@@ -5,7 +5,7 @@
  * evaluated at the predicted sample, redoes the previous step with that new output. With alpha = 1 - sigma
  * and lambda = log(alpha / sigma), step i goes from sigma_i to sigma_{i+1} with h = lambda_{i+1} - lambda_i.
  *
- * How PRFL uses it (spec §3): built with shift 1 (so sigma_max = 0.999, sigma_min = 0), schedule(40,
+ * How PRFL uses it (docs/method.md §3): built with shift 1 (so sigma_max = 0.999, sigma_min = 0), schedule(40,
  * { shift: 5 }) takes linspace(0.999, 0, 41)[:-1], applies the shift and appends a final 0; order 2, bh2,
  * x0 prediction, lower order on the final step, corrector on every step after the first.
  *
@@ -397,7 +397,7 @@ export class FlowUniPCScheduler implements Scheduler<FlowUniPCState> {
   }
 
   /**
-   * The clean-sample estimate x0_hat = x - sigma_index v (spec §2) of a sample at step `index`, e.g. for a
+   * The clean-sample estimate x0_hat = x - sigma_index v (docs/method.md §2) of a sample at step `index`, e.g. for a
    * pixel-space reward (RGB ReFL) or a preview. A new tensor, differentiable in sample and modelOutput.
    */
   predictOriginal<T extends tf.Tensor>(args: {

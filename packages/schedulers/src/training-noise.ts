@@ -1,8 +1,8 @@
 /**
- * Noise levels for flow-matching training (the SFT term of spec §5 and PAVRM's noising of spec §4). All
+ * Noise levels for flow-matching training (the SFT term of docs/method.md §5 and PAVRM's noising of docs/method.md §4). All
  * draw from a seeded `Generator`, so a run is reproducible on every backend.
  *
- * - `sampleGridNoiseLevels`: the reference's "FlowMatchDiscrete" draw (spec §3): a uniform *index* on the
+ * - `sampleGridNoiseLevels`: the reference's "FlowMatchDiscrete" draw (docs/method.md §3): a uniform *index* on the
  *   shifted 1000-step grid, u ~ U(0, 1), idx = floor(1000 u), sigma = grid[idx]. With shift 5 half the
  *   samples have sigma > 0.833.
  * - `sampleUniformNoiseLevels`: sigma = shift(u).
@@ -49,7 +49,7 @@ function checkTrainSteps(what: string, n: unknown): number {
 }
 
 /**
- * The shifted 1000-step grid the reference trains on ("FlowMatchDiscrete", spec §3): sigmas =
+ * The shifted 1000-step grid the reference trains on ("FlowMatchDiscrete", docs/method.md §3): sigmas =
  * shift(linspace(1, 0, T + 1)), timesteps = int(sigma[:-1] * T). The same numbers as
  * `new FlowMatchEulerScheduler({ shift }).schedule(T)`.
  */

@@ -1,6 +1,6 @@
 /**
  * Golden tests against the numpy transcription of the references (scripts/make-fixtures.py, committed
- * fixtures): the spec's 40 Wan timesteps exactly, the training grid exactly, and full sampling loops with
+ * fixtures): the 40 Wan timesteps of docs/method.md §3 exactly, the training grid exactly, and full sampling loops with
  * the analytic model to 1e-5 at every step, on every backend under test.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ const schedules = readFixture<Schedules>('schedules.json');
 const loops = readFixture<{ cases: LoopCase[] }>('loops.json').cases;
 
 describe('schedules (no tensors)', () => {
-  it("Wan2.1 UniPC, 40 steps, shift 5: exactly the spec's 40 timesteps", () => {
+  it('Wan2.1 UniPC, 40 steps, shift 5: exactly the 40 timesteps of docs/method.md §3', () => {
     const scheduler = new FlowUniPCScheduler({ shift: 1 });
     expect(scheduler.sigmaMax).toBe(Math.fround(0.999));
     const schedule = scheduler.schedule(40, { shift: 5 });

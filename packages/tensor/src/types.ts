@@ -1,5 +1,5 @@
 /**
- * The shared interface of every prfl package (DESIGN.md, "The shared interface"): the three time-like
+ * The shared interface of every prfl package (docs/tensor.md): the three time-like
  * quantities as distinct branded numbers, the tensor layouts, conditioning, and the contracts a model,
  * a backbone, a scheduler, a reward model and a preference source implement. Packages talk to each
  * other only through these types.
@@ -12,7 +12,7 @@ type Branded<T, B extends string> = T & { readonly [brand]: B };
 
 /**
  * Noise level of rectified flow, in [0, 1]: 1 is pure noise, 0 is data; x_sigma = (1 - sigma) x0 + sigma eps
- * (spec §2). DDPM-family schedulers use their own noise level under the same type.
+ * (docs/method.md §2). DDPM-family schedulers use their own noise level under the same type.
  */
 export type Sigma = Branded<number, 'Sigma'>;
 /** The number the DiT's time embedding reads, in [0, 1000] (sigma * 1000; the reference truncates it). */
@@ -123,7 +123,7 @@ export interface Trainable {
   namedVariables(): ReadonlyMap<string, tf.Variable>;
 }
 
-/** Predicts the flow-matching velocity v = eps - x0 (spec §2). */
+/** Predicts the flow-matching velocity v = eps - x0 (docs/method.md §2). */
 export interface VelocityModel extends Trainable {
   /** Channels of the latents it reads and predicts. */
   readonly latentChannels: number;
@@ -139,7 +139,7 @@ export interface VelocityModel extends Trainable {
   ): LatentVideo;
 }
 
-/** A transformer whose intermediate token features can be read: what PAVRM is built on (spec §4). */
+/** A transformer whose intermediate token features can be read: what PAVRM is built on (docs/method.md §4). */
 export interface FeatureBackbone extends Trainable {
   /** D, the width of the features. */
   readonly featureDim: number;
@@ -210,7 +210,7 @@ export interface Scheduler<S = unknown> {
   toConfig(): Record<string, unknown>;
 }
 
-/** Scores noisy latents: one logit per batch element; reward probability = sigmoid(logit) (spec §4). */
+/** Scores noisy latents: one logit per batch element; reward probability = sigmoid(logit) (docs/method.md §4). */
 export interface LatentRewardModel extends Trainable {
   score(
     x: LatentVideo,

@@ -81,7 +81,7 @@ export const I2V_TEXT_LEN = 512;
  * Presets. `wan2.1` is WanModel's constructor defaults (WAN_DIT_DEFAULTS: D 2048, 32 blocks), the base
  * partial configs are completed from. `tiny` trains and samples in seconds on a CPU (the MovingShapes
  * world, tests, fixtures);
- * `mid` is the configuration ENVIRONMENT.md times PyTorch on (dim 384, 8 layers, 320 tokens), so the
+ * `mid` is the configuration packages/models/bench times against PyTorch (dim 384, 8 layers, 320 tokens), so the
  * two stacks can be compared on one machine; the `wan2.1-*` ones are the released checkpoints'
  * configs (constructing a model from them allocates 1.3B or 14B parameters).
  */

@@ -1,6 +1,6 @@
 /**
  * The Wan2.1 video DiT as a prfl VelocityModel and FeatureBackbone, and its truncation for PAVRM
- * (spec §4, §8).
+ * (docs/method.md §4, §8).
  *
  * Latents are channels-last [B, F, H, W, C]; the forward pass is in forward.ts, the parameter table in
  * params.ts, Wan checkpoint I/O in checkpoint.ts.
@@ -314,7 +314,7 @@ abstract class WanDiTBase implements FeatureBackbone {
   abstract readonly hasHead: boolean;
 
   /**
-   * A feature backbone made of this model's embeddings and first `k` blocks, for PAVRM (spec §4).
+   * A feature backbone made of this model's embeddings and first `k` blocks, for PAVRM (docs/method.md §4).
    * It holds *copies* of the weights: training the reward model's blocks does not move the generator,
    * and vice versa. (tfjs shares the buffers until either side assigns, which never writes in place,
    * so the copy costs no memory until then.) Patch, text, time and image embeddings are frozen
@@ -515,7 +515,7 @@ export class WanDiT extends WanDiTBase implements VelocityModel {
 }
 
 /**
- * Embeddings and the first k blocks of a Wan DiT, no head: the PAVRM backbone (spec §4). Made by
+ * Embeddings and the first k blocks of a Wan DiT, no head: the PAVRM backbone (docs/method.md §4). Made by
  * `WanDiT.truncate(k)`; holds its own copies of the weights; embeddings frozen, blocks trainable.
  */
 export class WanDiTBackbone extends WanDiTBase {

@@ -55,7 +55,7 @@ export interface SampleLatentsOptions<S> {
   guidanceScale?: number;
   /** First step index to run (default 0). */
   startIndex?: number;
-  /** Stop before this step index (default schedule.numSteps): a rollout to step k (PRFL, spec §5). */
+  /** Stop before this step index (default schedule.numSteps): a rollout to step k (PRFL, docs/method.md §5). */
   endIndex?: number;
   /**
    * Fresh standard normal noise for stochastic samplers (DDPM; DDIM with eta > 0), drawn from this

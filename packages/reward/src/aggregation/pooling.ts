@@ -1,4 +1,4 @@
-/** The ablation aggregations of spec §4: mean pooling (paper 83.4%) and max pooling (78.5%) over tokens. */
+/** The ablation aggregations of docs/method.md §4: mean pooling (paper 83.4%) and max pooling (78.5%) over tokens. */
 import * as tf from '@tensorflow/tfjs-core';
 import { formatShape, InvalidArgumentError } from '@prfl/tensor';
 

@@ -1,5 +1,5 @@
 /**
- * PAVRM's aggregation (spec §4): one learnable query q [1, D] attends over all N tokens of the backbone's
+ * PAVRM's aggregation (docs/method.md §4): one learnable query q [1, D] attends over all N tokens of the backbone's
  * features with multi-head attention (separate Q/K/V input projections and an output projection, as
  * torch.nn.MultiheadAttention computes them), and z = attention_output + q: "observation + a
  * content-agnostic quality prior".

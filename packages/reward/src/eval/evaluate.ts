@@ -1,5 +1,5 @@
 /**
- * Evaluation of a latent reward model as the paper does it (spec §4): split sigma into five buckets
+ * Evaluation of a latent reward model as the paper does it (docs/method.md §4): split sigma into five buckets
  * [0, 0.2], (0.2, 0.4], (0.4, 0.6], (0.6, 0.8], (0.8, 1.0]; noise every test video once per bucket at a
  * random sigma inside it; accuracy at threshold 0.5 per bucket and averaged over buckets.
  *

@@ -1,6 +1,6 @@
 /**
  * Process reward at inference time: PAVRM reads noisy latents, so candidates can be scored part-way
- * through sampling and the bad seeds abandoned before their remaining steps are paid for (spec §1, §4:
+ * through sampling and the bad seeds abandoned before their remaining steps are paid for (docs/method.md §1, §4:
  * "at any point of the denoising chain"). Two ways to use it:
  *
  * - `pruneByReward` between the steps of your own loop: score the current batch of candidates, keep the
@@ -141,7 +141,7 @@ export interface EarlyPruningOptions {
   /**
    * The timestep value of the samples after `stepsDone` steps, what the reward reads: for a schedule
    * whose step i reads `schedule.timesteps[i]`, this is `schedule.timesteps[stepsDone]` (PRFL scores
-   * x_{k+1} at t_{k+1}, spec §5).
+   * x_{k+1} at t_{k+1}, docs/method.md §5).
    */
   timestepAfter: (stepsDone: number) => Timestep;
   /** Prune after this many steps (or at each of several counts, increasing). */

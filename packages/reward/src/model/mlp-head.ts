@@ -1,5 +1,5 @@
 /**
- * PAVRM's head (spec §4): an MLP D -> 1024 -> 512 -> 1 with ReLU between layers, giving one logit per
+ * PAVRM's head (docs/method.md §4): an MLP D -> 1024 -> 512 -> 1 with ReLU between layers, giving one logit per
  * batch element; the reward probability is sigmoid(logit). Layers are named fc1, fc2, fc3 as in the
  * reference's `MLP` module; widths are configurable for small backbones (fc1..fc{k+1}).
  */

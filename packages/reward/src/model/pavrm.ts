@@ -1,5 +1,5 @@
 /**
- * PAVRM, the process-aware video reward model (spec §4): a video generator's first K transformer blocks
+ * PAVRM, the process-aware video reward model (docs/method.md §4): a video generator's first K transformer blocks
  * read a *noisy* latent at its timestep; their tokens are pooled by query attention and an MLP turns the
  * pooled vector into one logit; reward probability = sigmoid(logit).
  *

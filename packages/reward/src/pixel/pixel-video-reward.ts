@@ -1,5 +1,5 @@
 /**
- * A pixel-space video reward for the RGB ReFL baseline (spec §6): a small 3-D convolutional classifier
+ * A pixel-space video reward for the RGB ReFL baseline (docs/method.md §6): a small 3-D convolutional classifier
  * over decoded frames [B, F, H, W, 3] (channels last, values in [-1, 1] as a VAE decodes them) behind the
  * same LatentRewardModel contract as PAVRM: `score(frames, timesteps, conditioning)` -> logits [B]. It
  * reads clean pixels, so the timesteps and the conditioning are accepted and ignored; train it with the

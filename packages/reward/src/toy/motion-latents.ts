@@ -4,7 +4,7 @@
  * move the blob smoothly at constant velocity, bouncing off the borders; bad videos (label 0) make it
  * jitter: every frame it jumps to a random nearby position. Telling them apart needs comparing frames,
  * which is what a video reward model must learn; the label is a property of the clean video and holds
- * at every noise level (spec §4), though at high sigma it can no longer be seen.
+ * at every noise level (docs/method.md §4), though at high sigma it can no longer be seen.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Generator, InvalidArgumentError, type PairwiseBatch, type PointwiseBatch } from '@prfl/tensor';

@@ -6,7 +6,7 @@
  * With a real generator, use its truncation instead (e.g. @prfl/models' `WanDiT.truncate(8)`).
  *
  * Keys follow Wan's naming (`patch_embedding`, `time_embedding.0`, `blocks.0.self_attn.q`, ...), weights
- * in tfjs layout (Linear [in, out], Conv3d [t, h, w, in, out]). As in PAVRM's backbone (spec §4), the
+ * in tfjs layout (Linear [in, out], Conv3d [t, h, w, in, out]). As in PAVRM's backbone (docs/method.md §4), the
  * embeddings are frozen (`trainable = false`) and the blocks train.
  */
 import * as tf from '@tensorflow/tfjs-core';

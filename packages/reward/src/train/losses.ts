@@ -1,5 +1,5 @@
 /**
- * PAVRM's two training losses (spec §4), written on logits for numerical stability.
+ * PAVRM's two training losses (docs/method.md §4), written on logits for numerical stability.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { formatShape, InvalidArgumentError } from '@prfl/tensor';

@@ -1,5 +1,5 @@
 /**
- * One PAVRM training step (spec §4), readable top to bottom in `pavrmTrainStep`: draw a noise level per
+ * One PAVRM training step (docs/method.md §4), readable top to bottom in `pavrmTrainStep`: draw a noise level per
  * video as the reference does, noise the clean latents, score them, take the BCE (labelled videos) or
  * Bradley-Terry (preference pairs) loss, back-propagate, clip, and make one AdamW update with separate
  * learning rates for the backbone blocks and the head.

@@ -27,7 +27,7 @@ import { ensureDir, nodeFs, nodePath, readText, writeTextAtomic } from '../util/
 import { disposeBatch } from './batch.js';
 import { type PavrmStepMetrics, type PavrmTrainRun, pavrmTrainStep } from './train-step.js';
 
-/** Hyperparameters of PAVRM training. Defaults are the paper's (spec §4). */
+/** Hyperparameters of PAVRM training. Defaults are the paper's (docs/method.md §4). */
 export interface PavrmTrainerOptions {
   /** Learning rate of the aggregation and MLP head. Paper: 1e-5. */
   lrHead?: number;
