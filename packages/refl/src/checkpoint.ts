@@ -5,7 +5,9 @@
  * the reward normaliser's statistics, the step counters and the data position.
  *
  *     checkpoint.json                 what follows, plus the options (for the record; not restored)
- *     model-<step>.safetensors        generator variables under their stable names (tfjs layout)
+ *     model-<step>.safetensors        generator variables under their stable names (tfjs layout); with
+ *                                     LoRA only the adapters (`<module>.lora_A.weight` [in, r], ...), since
+ *                                     the base weights never change
  *     optimizer-<step>.safetensors    AdamW state, '<stable name>.exp_avg' ...
  *     window-<step>.safetensors       the open window's gradient sums and 'window.count'
  *     ema-<step>.safetensors          EMA weights (when the run keeps one)
@@ -57,9 +59,9 @@ const FILE_PATTERN = /^(model|optimizer|window|ema)-\d{8}\.safetensors$/;
 /** `<variable name>.<field>` of an AdamW state key. */
 const STATE_KEY = /^(.*)\.(exp_avg|exp_avg_sq|max_exp_avg_sq|step)$/;
 
-/** variable.name <-> stable name maps of the generator. */
+/** variable.name <-> stable name maps of what the checkpoint holds (the generator, or its LoRA adapters). */
 function nameMaps(run: PrflRun): { byStable: Map<string, tf.Variable>; stableOf: Map<string, string> } {
-  const byStable = new Map(run.generator.namedVariables());
+  const byStable = new Map(run.checkpointVariables);
   return { byStable, stableOf: new Map([...byStable].map(([stable, v]) => [v.name, stable])) };
 }
 
@@ -108,7 +110,7 @@ export async function saveCheckpoint(
     ...(run.ema ? { ema: `ema-${tag}.safetensors` } : {}),
   };
   await saveSafetensors(path.join(dir, files.model), byStable, {
-    metadata: { format: CHECKPOINT_FORMAT, layout: 'tfjs' },
+    metadata: { format: CHECKPOINT_FORMAT, layout: 'tfjs', content: run.lora ? 'lora' : 'weights' },
   });
   await saveRenamed(path.join(dir, files.optimizer), run.optimizer.stateDict(), stableOf);
   await saveRenamed(path.join(dir, files.window), run.window.stateDict(), stableOf);
@@ -195,6 +197,12 @@ export async function loadCheckpoint(run: PrflRun, dir: string): Promise<PrflChe
       `${dir}: the checkpoint ${state.files.ema ? 'holds' : 'has no'} an EMA but the run ${run.ema ? 'keeps one (emaDecay set)' : 'keeps none (emaDecay null)'}`,
     );
   }
+  const savedLora = state.options?.lora != null;
+  if (savedLora !== (run.lora !== null)) {
+    throw new InvalidArgumentError(
+      `${dir}: the checkpoint ${savedLora ? 'holds LoRA adapters' : 'holds the generator weights (no LoRA)'} but the run ${run.lora ? 'trains LoRA adapters (lora set)' : 'has no LoRA (lora null)'}`,
+    );
+  }
   const { byStable } = nameMaps(run);
   const toVariable = (stable: string) => byStable.get(stable)?.name;
   const loaded: Record<string, tf.Tensor>[] = [];
@@ -210,7 +218,7 @@ export async function loadCheckpoint(run: PrflRun, dir: string): Promise<PrflChe
         ...(unexpected.length > 0 ? [`unexpected ${unexpected.join(', ')}`] : []),
       ];
       throw new InvalidArgumentError(
-        `${dir}: the checkpoint's variables do not match the generator: ${parts.join('; ')}`,
+        `${dir}: the checkpoint's variables do not match the ${run.lora ? 'LoRA adapters' : 'generator'}: ${parts.join('; ')}`,
       );
     }
     for (const [name, v] of byStable) {

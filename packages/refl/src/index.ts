@@ -60,3 +60,15 @@ export {
   RWR_PRESET,
   SFT_PRESET,
 } from './presets.js';
+export { blockIndexOf, checkTrainableSelection, globToRegExp, selectTrainable } from './trainable.js';
+export type { TrainableSelection } from './trainable.js';
+export * from './lora/index.js';
+export { isSegmentedVelocityModel, velocityGrads } from './checkpointing/velocity-grads.js';
+export type {
+  CheckpointingMode,
+  SegmentedVelocityModel,
+  VelocityGradsArgs,
+  VelocitySegmentChain,
+} from './checkpointing/velocity-grads.js';
+export { sftGrads } from './checkpointing/sft-grads.js';
+export type { SftGradsArgs } from './checkpointing/sft-grads.js';

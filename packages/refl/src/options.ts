@@ -5,9 +5,11 @@
  * 40-step shift-5 UniPC rollout, k uniform in {0..N-2}, the shift-5 training grid for the SFT term.
  */
 import { assertFiniteInRange, InvalidArgumentError } from '@prfl/tensor';
+import { type LoraOptions, type ResolvedLoraOptions, resolveLoraOptions } from './lora/config.js';
 import { checkRewardLossForm, type RewardLossForm } from './reward-loss.js';
 import type { StepRange } from './k-range.js';
 import { SFT_WEIGHTINGS, type SftWeighting } from './sample-weights.js';
+import { checkTrainableSelection, type TrainableSelection } from './trainable.js';
 
 /**
  * 'once-per-window' (default): one optimizer update per accumulation window of `accumulationSteps`
@@ -83,15 +85,31 @@ export interface PrflOptions {
   normalizeReward?: boolean;
   /** Momentum of the running reward statistics. Default 0.99. */
   rewardNormMomentum?: number;
+  /** Which generator variables train: 'all' (default), a block range or name globs (see trainable.ts). */
+  trainable?: TrainableSelection;
+  /**
+   * Train LoRA adapters on the generator's Linear layers instead of its weights (the reference's
+   * model.lora: rank 128, alpha = rank, targets q, k, v, o). null (default): no LoRA.
+   */
+  lora?: LoraOptions | null;
+  /**
+   * Per-block gradient checkpointing of the taped generator forward passes (the SFT term's and step k's):
+   * false or null (default), true (one block per segment) or { blocksPerSegment }. Needs a generator with
+   * `segments(x, t, conditioning, { blocksPerSegment })`, as WanDiT has.
+   */
+  gradientCheckpointing?: boolean | { readonly blocksPerSegment: number } | null;
 }
 
 export type ResolvedPrflOptions = Required<
-  Omit<PrflOptions, 'lrSchedule' | 'maxGradNorm' | 'maxLoss' | 'emaDecay'>
+  Omit<PrflOptions, 'lrSchedule' | 'maxGradNorm' | 'maxLoss' | 'emaDecay' | 'lora' | 'gradientCheckpointing'>
 > & {
   lrSchedule: ((update: number) => number) | null;
   maxGradNorm: number | null;
   maxLoss: number | null;
   emaDecay: number | null;
+  lora: ResolvedLoraOptions | null;
+  /** null: one plain tape. */
+  gradientCheckpointing: { readonly blocksPerSegment: number } | null;
 };
 
 /** The paper's and the reference's values. */
@@ -123,6 +141,9 @@ export const PRFL_DEFAULTS: Readonly<Omit<ResolvedPrflOptions, 'lrSchedule'>> = 
   emaDecay: null,
   normalizeReward: false,
   rewardNormMomentum: 0.99,
+  trainable: 'all' as TrainableSelection,
+  lora: null,
+  gradientCheckpointing: null,
 });
 
 /** Fills in defaults and checks every value; errors name the option, what it accepts and what arrived. */
@@ -171,10 +192,32 @@ export function resolvePrflOptions(options: PrflOptions = {}): ResolvedPrflOptio
   assertFiniteInRange('anchorWeight', o.anchorWeight, 0);
   if (o.emaDecay !== null) assertFiniteInRange('emaDecay', o.emaDecay, 0, 1);
   assertFiniteInRange('rewardNormMomentum', o.rewardNormMomentum, 0, 1);
+  checkTrainableSelection(o.trainable);
+  o.lora = options.lora == null ? null : resolveLoraOptions(options.lora);
+  if (o.lora !== null && o.trainable !== 'all') {
+    throw new InvalidArgumentError(
+      `trainable: with lora, choose the adapted layers with lora.targetModules and lora.blocks; expected 'all', got ${JSON.stringify(o.trainable)}`,
+    );
+  }
+  o.gradientCheckpointing = resolveCheckpointing(options.gradientCheckpointing);
   if (o.sftWeight === 0 && o.rewardWeight === 0) {
     throw new InvalidArgumentError('sftWeight and rewardWeight: expected at least one > 0, got both 0');
   }
   return o;
+}
+
+function resolveCheckpointing(
+  value: PrflOptions['gradientCheckpointing'],
+): { blocksPerSegment: number } | null {
+  if (value === undefined || value === null || value === false) return null;
+  if (value === true) return { blocksPerSegment: 1 };
+  const per = (value as { blocksPerSegment?: unknown } | null)?.blocksPerSegment;
+  if (typeof value !== 'object' || value === null || !Number.isInteger(per) || (per as number) < 1) {
+    throw new InvalidArgumentError(
+      `gradientCheckpointing: expected true, false or { blocksPerSegment: a positive integer }, got ${JSON.stringify(value)}`,
+    );
+  }
+  return { blocksPerSegment: per as number };
 }
 
 function oneOf(what: string, value: unknown, allowed: readonly string[]): void {

@@ -24,13 +24,14 @@ import {
   timestep,
 } from '@prfl/tensor';
 import { sampleGridNoiseLevels } from '@prfl/schedulers';
+import { sftGrads } from './checkpointing/sft-grads.js';
+import { velocityGrads } from './checkpointing/velocity-grads.js';
 import { addGrads, disposeGrads, globalNorm } from './gradients.js';
 import { sampleStep } from './k-range.js';
 import { type PrflStepMetrics, PhaseClock } from './metrics.js';
 import { rewardLoss } from './reward-loss.js';
 import { batchTimesteps, rolloutTo } from './rollout.js';
 import type { PrflRun } from './run.js';
-import { flowMatchingLossPerSample } from './sft-loss.js';
 import { sampleWeights } from './sample-weights.js';
 import { applyTextDropout } from './text-dropout.js';
 import { clampLoss, settleTerm, type TermResult } from './term.js';
@@ -101,11 +102,19 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
         settleTerm(
           run,
           'sft',
-          tf.variableGrads(() => {
-            const perSample = flowMatchingLossPerSample(run.generator, x0, sftEps, sftLevels, cond);
-            const mse = weights ? tf.mean(tf.mul(perSample, weights)) : tf.mean(perSample);
-            return clampLoss(tf.mul(o.sftWeight, mse) as tf.Scalar, o.maxLoss);
-          }, [...run.variables]),
+          sftGrads({
+            model: run.generator,
+            x0,
+            eps: sftEps,
+            levels: sftLevels,
+            conditioning: cond,
+            loss: (perSample) => {
+              const mse = weights ? tf.mean(tf.mul(perSample, weights)) : tf.mean(perSample);
+              return clampLoss(tf.mul(o.sftWeight, mse) as tf.Scalar, o.maxLoss);
+            },
+            variables: run.variables,
+            checkpointing: o.gradientCheckpointing,
+          }),
         ),
       );
       if (reference && sft.finite) referenceSubStep(sft);
@@ -121,6 +130,7 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
     const schedule = run.schedule;
     const tK = schedule.timesteps[k] as Timestep;
     const tNext = schedule.timesteps[k + 1] as Timestep;
+    let closeTaped = () => {};
     if (noise) {
       // 3. Steps 0..k-1 from pure noise without a tape: x_k and the solver state entering step k.
       const rolled = clock.measure('rollout', () =>
@@ -133,51 +143,64 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
           ? tf.tidy(() => run.anchor?.model.predictVelocity(rolled.sample, batchTimesteps(tK, b), cond))
           : null;
         if (baseV) owned.push(baseV);
-        const taped = tf.variableGrads(() => {
-          // 4. Step k under the tape: v = generator(x_k, t_k), then the scheduler's step to sigma_{k+1}.
-          //    Gradient flows through UniPC's corrector and predictor via v; the earlier outputs in the
-          //    state are constants of the rollout.
-          const endTaped = clock.start('taped-step');
-          const v = run.generator.predictVelocity(rolled.sample, batchTimesteps(tK, b), cond);
-          const index = stepIndex(k, schedule.numSteps);
-          const args = { schedule, index, sample: rolled.sample, modelOutput: v };
-          // PRFL: x_{k+1}. RGB ReFL: the clean estimate x0_hat = x_k - sigma_k v instead.
-          const next =
-            run.readout.kind === 'latent'
-              ? run.scheduler.step({ ...args, state: rolled.state }).sample
-              : run.scheduler.predictOriginal(args);
-          endTaped();
-          let scored = next;
-          let scoredAt = tNext;
-          if (run.readout.kind === 'pixel') {
-            // RGB ReFL: decode WITH gradient through the frozen decoder (first latent frame, or all).
-            const { decoder, frames } = run.readout;
-            const latents = frames === 'first' ? (tf.slice(next, [0, 0], [-1, 1]) as LatentVideo) : next;
-            scored = clock.measure('decode', () => decoder.decode(latents));
-            scoredAt = timestep(0);
-          }
+        // 4. Step k under the tape: v = generator(x_k, t_k), then the scheduler's step to sigma_{k+1}.
+        //    Gradient flows through UniPC's corrector and predictor via v; the earlier outputs in the
+        //    state are constants of the rollout. With gradientCheckpointing the generator's forward keeps
+        //    only block boundaries and re-runs one block at a time backwards (checkpointing/velocity-grads.ts).
+        let endTaped: (() => void) | null = clock.start('taped-step');
+        closeTaped = () => {
+          endTaped?.();
+          endTaped = null;
+        };
+        const taped = velocityGrads({
+          model: run.generator,
+          x: rolled.sample,
+          timesteps: batchTimesteps(tK, b),
+          conditioning: cond,
+          variables: run.variables,
+          checkpointing: o.gradientCheckpointing,
+          loss: (v) => {
+            const index = stepIndex(k, schedule.numSteps);
+            const args = { schedule, index, sample: rolled.sample, modelOutput: v };
+            // PRFL: x_{k+1}. RGB ReFL: the clean estimate x0_hat = x_k - sigma_k v instead.
+            const next =
+              run.readout.kind === 'latent'
+                ? run.scheduler.step({ ...args, state: rolled.state }).sample
+                : run.scheduler.predictOriginal(args);
+            closeTaped();
+            let scored = next;
+            let scoredAt = tNext;
+            if (run.readout.kind === 'pixel') {
+              // RGB ReFL: decode WITH gradient through the frozen decoder (first latent frame, or all).
+              const { decoder, frames } = run.readout;
+              const latents = frames === 'first' ? (tf.slice(next, [0, 0], [-1, 1]) as LatentVideo) : next;
+              scored = clock.measure('decode', () => decoder.decode(latents));
+              scoredAt = timestep(0);
+            }
 
-          // 5. The frozen reward scores x_{k+1} at t_{k+1} (RGB ReFL: the decoded frames).
-          const endReward = clock.start('reward');
-          const r = (run.reward as LatentRewardModel).score(scored, batchTimesteps(scoredAt, b), cond);
-          kept.logits = tf.keep(r);
-          // 6. lambda * relu(2 - sigmoid(r)) (or the chosen form; on running-normalised logits when asked),
-          //    plus the optional anchor term.
-          const rn = run.normalizer ? run.normalizer.apply(r) : r;
-          let loss = rewardLoss(rn, o.rewardLoss, o.rewardWeight, o.hingeTarget);
-          if (run.anchor && baseV) {
-            const a = tf.mul(run.anchor.weight, tf.mean(tf.square(tf.sub(v, baseV)))) as tf.Scalar;
-            kept.anchor = tf.keep(a);
-            loss = tf.add(loss, a);
-          }
-          endReward();
-          kept.endBackward = clock.start('backward');
-          return clampLoss(loss, o.maxLoss);
-        }, [...run.variables]);
+            // 5. The frozen reward scores x_{k+1} at t_{k+1} (RGB ReFL: the decoded frames).
+            const endReward = clock.start('reward');
+            const r = (run.reward as LatentRewardModel).score(scored, batchTimesteps(scoredAt, b), cond);
+            kept.logits = tf.keep(r);
+            // 6. lambda * relu(2 - sigmoid(r)) (or the chosen form; on running-normalised logits when asked),
+            //    plus the optional anchor term.
+            const rn = run.normalizer ? run.normalizer.apply(r) : r;
+            let loss = rewardLoss(rn, o.rewardLoss, o.rewardWeight, o.hingeTarget);
+            if (run.anchor && baseV) {
+              const a = tf.mul(run.anchor.weight, tf.mean(tf.square(tf.sub(v, baseV)))) as tf.Scalar;
+              kept.anchor = tf.keep(a);
+              loss = tf.add(loss, a);
+            }
+            endReward();
+            kept.endBackward = clock.start('backward');
+            return clampLoss(loss, o.maxLoss);
+          },
+        });
         kept.endBackward?.();
         rwd = settleTerm(run, 'reward', taped);
         if (kept.anchor) anchorLoss = kept.anchor.dataSync()[0] as number;
       } finally {
+        closeTaped();
         run.scheduler.disposeState(rolled.state);
         if (kept.logits) owned.push(kept.logits);
         if (kept.anchor) owned.push(kept.anchor);

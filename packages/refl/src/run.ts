@@ -17,11 +17,15 @@ import {
   type VelocityModel,
 } from '@prfl/tensor';
 import { FlowUniPCScheduler } from '@prfl/schedulers';
+import { isSegmentedVelocityModel } from './checkpointing/velocity-grads.js';
 import { GradientWindow } from './gradient-window.js';
 import { WeightEma } from './guards/ema.js';
 import { RewardNormalizer } from './guards/reward-normalizer.js';
 import { resolveStepRange } from './k-range.js';
+import { type AdaptableVelocityModel, isLinearAdapterHost } from './lora/adapter-host.js';
+import { LoraAdapters } from './lora/lora-adapters.js';
 import { type PrflOptions, type ResolvedPrflOptions, resolvePrflOptions } from './options.js';
+import { selectTrainable } from './trainable.js';
 import type { LatentDecoder } from './types.js';
 
 /** Which term a gradient map belongs to, for `inspectGradients`. */
@@ -87,8 +91,18 @@ export interface PrflRun {
   readonly options: ResolvedPrflOptions;
   /** Inclusive bounds of k. */
   readonly stepRange: readonly [number, number];
-  /** The generator's trainable variables: the varList of every tape. */
+  /**
+   * What trains, the varList of every tape: the generator's variables chosen by `options.trainable`, or
+   * the LoRA adapters' when `options.lora` is set.
+   */
   readonly variables: readonly tf.Variable[];
+  /** The LoRA adapters on the generator (created, attached and owned by the run), or null. */
+  readonly lora: LoraAdapters | null;
+  /**
+   * What a checkpoint's model file holds, by stable name: the adapters with LoRA (the base weights never
+   * change), else every generator variable.
+   */
+  readonly checkpointVariables: ReadonlyMap<string, tf.Variable>;
   readonly optimizer: AdamW;
   readonly window: GradientWindow;
   readonly random: PrflRandom;
@@ -153,8 +167,19 @@ export function createPrflRun(components: PrflComponents, options: PrflOptions =
   if (!isVelocityModel(rolloutModel)) {
     throw new InvalidArgumentError('rolloutModel: expected a VelocityModel');
   }
-  const variables = [...generator.namedVariables().values()].filter((v) => v.trainable);
-  if (variables.length === 0) {
+  if (o.lora !== null && !isLinearAdapterHost(generator)) {
+    throw new InvalidArgumentError(
+      'lora: the generator has no setLinearAdapter(adapter) (the Linear-layer hook LoRA attaches to; WanDiT has one)',
+    );
+  }
+  if (o.gradientCheckpointing !== null && !isSegmentedVelocityModel(generator)) {
+    throw new InvalidArgumentError(
+      'gradientCheckpointing: the generator has no segments(x, timesteps, conditioning, { blocksPerSegment }) (WanDiT has)',
+    );
+  }
+  // With LoRA only the adapters train; otherwise the selection picks among the flagged variables.
+  const variables = o.lora !== null ? [] : selectTrainable(generator.namedVariables(), o.trainable);
+  if (o.lora === null && variables.length === 0) {
     throw new InvalidArgumentError(
       'generator: no trainable variables (every variable has trainable = false)',
     );
@@ -174,7 +199,10 @@ export function createPrflRun(components: PrflComponents, options: PrflOptions =
   const scheduler = components.scheduler ?? (new FlowUniPCScheduler() as Scheduler<unknown>);
   const schedule = components.schedule ?? scheduler.schedule(o.numSteps, { shift: o.shift });
   const stepRange = resolveStepRange(o.stepRange, schedule.numSteps);
-  const optimizer = new AdamW([...variables], {
+  // Created last, once every check has passed: the adapters attach to the generator on creation.
+  const lora = o.lora === null ? null : new LoraAdapters(generator as AdaptableVelocityModel, o.lora);
+  const trained = lora === null ? variables : [...lora.namedVariables().values()];
+  const optimizer = new AdamW([...trained], {
     lr: o.lr,
     betas: [o.betas[0], o.betas[1]],
     eps: o.eps,
@@ -190,7 +218,7 @@ export function createPrflRun(components: PrflComponents, options: PrflOptions =
         ? { kind: 'pixel', decoder: components.decoder as LatentDecoder, frames: o.decodeFrames }
         : { kind: 'latent' },
     anchor: anchorModel ? { model: anchorModel, weight: o.anchorWeight } : null,
-    ema: o.emaDecay === null ? null : new WeightEma(variables, o.emaDecay),
+    ema: o.emaDecay === null ? null : new WeightEma(trained, o.emaDecay),
     normalizer: o.normalizeReward ? new RewardNormalizer(o.rewardNormMomentum) : null,
     rolloutModel,
     scheduler,
@@ -199,7 +227,9 @@ export function createPrflRun(components: PrflComponents, options: PrflOptions =
     inspectGradients: components.inspectGradients,
     options: o,
     stepRange,
-    variables,
+    variables: trained,
+    lora,
+    checkpointVariables: lora === null ? generator.namedVariables() : lora.namedVariables(),
     optimizer,
     window: new GradientWindow(),
     random: prflRandom(o.seed),
@@ -211,9 +241,13 @@ export function createPrflRun(components: PrflComponents, options: PrflOptions =
   };
 }
 
-/** Frees what the run owns (optimizer moments, the window's gradients), not the models. */
+/**
+ * Frees what the run owns (optimizer moments, the window's gradients, and LoRA adapters it created, which
+ * are detached from the generator: save or merge them first), not the models.
+ */
 export function disposePrflRun(run: PrflRun): void {
   run.window.reset();
   run.ema?.dispose();
   run.optimizer.dispose();
+  run.lora?.dispose();
 }
