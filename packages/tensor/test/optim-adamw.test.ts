@@ -5,6 +5,7 @@ import {
   backendsUnderTest,
   InvalidArgumentError,
   initBackend,
+  measureMemory,
   PrflError,
   shutdownBackend,
 } from '../src/index.js';
@@ -510,6 +511,25 @@ describe.each(backendsUnderTest())('AdamW on %s', (backend) => {
       fraction,
     ]);
     opt.dispose();
+  });
+
+  it("holds one parameter's temporaries at a time: the peak does not grow with the parameter count", () => {
+    // 16 parameters of 64 KiB each: a step that kept every parameter's temporaries alive until the end
+    // would peak at 16 x 64 KiB x (its 14 temporaries); one scope per parameter peaks near one's.
+    const params = Array.from({ length: 16 }, (_, i) =>
+      tf.variable(tf.randomNormal([128, 128], 0, 1, 'float32', i), true, `peak.p${i}`),
+    );
+    const grads = Object.fromEntries(
+      params.map((p, i) => [p.name, tf.randomNormal([128, 128], 0, 1, 'float32', 100 + i)]),
+    );
+    const opt = new AdamW([{ params }], { lr: 1e-3 });
+    opt.step(grads); // the first step creates the moments (2 x 16 x 64 KiB)
+    const one = 128 * 128 * 4;
+    const { peakBytes } = measureMemory(() => opt.step(grads));
+    // One parameter's update makes about 14 full-size temporaries; all 16 parameters' at once made 224.
+    expect(peakBytes).toBeLessThan(20 * one);
+    opt.dispose();
+    tf.dispose([...params, ...Object.values(grads)]);
   });
 
   it('leaks no tensors over 20 steps (variableGrads + step, amsgrad and weight decay)', () => {

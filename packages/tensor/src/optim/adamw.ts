@@ -348,13 +348,14 @@ export class AdamW {
     const order = new Map([...this.#params.keys()].map((n, i) => [n, i]));
     work.sort((a, b) => (order.get(a.name) as number) - (order.get(b.name) as number));
 
-    const old: tf.Tensor[] = [];
-    const fresh: Array<{ param: Param; state: ParamState }> = [];
-    tf.tidy(() => {
-      for (const { param, grad } of work) {
+    // One tidy scope per parameter, and its old moments released right after its update: the peak above
+    // the optimizer state is one parameter's temporaries, not every parameter's at once.
+    for (const { param, grad } of work) {
+      const prev = param.state;
+      let state: ParamState | undefined;
+      tf.tidy(() => {
         const g = param.group;
         const [beta1, beta2] = g.betas;
-        const prev = param.state;
         const step = (prev?.step ?? 0) + 1;
         const expAvg0 = prev?.expAvg ?? tf.zerosLike(grad);
         const expAvgSq0 = prev?.expAvgSq ?? tf.zerosLike(grad);
@@ -383,14 +384,12 @@ export class AdamW {
         const updated = tf.add(p, tf.div(tf.mul(expAvg, -stepSize), denom));
         param.variable.assign(updated);
 
-        const state: ParamState = { step, expAvg: tf.keep(expAvg), expAvgSq: tf.keep(expAvgSq) };
+        state = { step, expAvg: tf.keep(expAvg), expAvgSq: tf.keep(expAvgSq) };
         if (maxExpAvgSq) state.maxExpAvgSq = tf.keep(maxExpAvgSq);
-        fresh.push({ param, state });
-        if (prev) old.push(prev.expAvg, prev.expAvgSq, ...(prev.maxExpAvgSq ? [prev.maxExpAvgSq] : []));
-      }
-    });
-    for (const { param, state } of fresh) param.state = state;
-    tf.dispose(old);
+      });
+      param.state = state;
+      if (prev) tf.dispose([prev.expAvg, prev.expAvgSq, ...(prev.maxExpAvgSq ? [prev.maxExpAvgSq] : [])]);
+    }
     this.#stepCount++;
     return { applied: true, updated: work.map((w) => w.name), nonFinite: [] };
   }

@@ -52,7 +52,14 @@ export function gradientEntries(grads: GradientMap, what: string): Array<[string
  */
 export function nonFiniteNames(entries: ReadonlyArray<readonly [string, tf.Tensor]>): string[] {
   if (entries.length === 0) return [];
-  const flags = tf.tidy(() => tf.stack(entries.map(([, g]) => tf.sum(tf.mul(tf.cast(g, 'float32'), 0)))));
+  // One scope per gradient, so the full-size product is freed before the next one is made.
+  const flags = tf.tidy(() =>
+    tf.stack(
+      entries.map(([, g]) =>
+        tf.tidy(() => tf.sum(tf.mul(g.dtype === 'float32' ? g : tf.cast(g, 'float32'), 0))),
+      ),
+    ),
+  );
   const values = flags.dataSync();
   flags.dispose();
   const bad: string[] = [];
