@@ -27,7 +27,7 @@ import {
   SIZES,
   type SizeName,
 } from '../vocabulary.js';
-import { filledPath } from './motion-quality.js';
+import { filledPath } from './path.js';
 import { scoreFromRatio, type OracleThresholds } from './thresholds.js';
 import { alphaWindow, type Track, type TrackedFrame } from './track.js';
 
