@@ -51,6 +51,21 @@ export function assertFiniteTensors(tensors: ReadonlyArray<readonly [string, tf.
   });
 }
 
+/**
+ * Whether models check their inputs for NaN/Inf: `true` always, `false` never, `'auto'` (the models'
+ * default) on every backend that can read a value back synchronously at little cost: cpu, wasm and
+ * webgl, not webgpu. On WebGPU a synchronous read stalls the GPU queue in a browser and is not
+ * available at all in Node (tfjs reads through an OffscreenCanvas there), so the check is left out
+ * unless asked for with `true`.
+ */
+export type FiniteCheck = boolean | 'auto';
+
+/** Resolves a `FiniteCheck` setting for the active backend (see `FiniteCheck`). */
+export function finiteCheckActive(setting: FiniteCheck): boolean {
+  if (setting === 'auto') return tf.getBackend() !== 'webgpu';
+  return setting;
+}
+
 /** `assertFiniteTensors` for one tensor: throws when `t` holds NaN or ±Inf. One small device read. */
 export function assertFiniteTensor(what: string, t: tf.Tensor): void {
   assertFiniteTensors([[what, t]]);

@@ -16,7 +16,7 @@ export {
   InvalidArgumentError,
   PrflError,
 } from './errors.js';
-export { assertFiniteTensor, assertFiniteTensors } from './finite.js';
+export { assertFiniteTensor, assertFiniteTensors, type FiniteCheck, finiteCheckActive } from './finite.js';
 export {
   latentArrayFromTorch,
   latentArrayToTorch,

@@ -21,6 +21,8 @@ import {
   type TokenSequence,
   type VelocityModel,
   validateTimesteps,
+  type FiniteCheck,
+  finiteCheckActive,
 } from '@prfl/tensor';
 import { type WanDiTConfig, type WanDiTPresetName, wanDiTConfig } from './config.js';
 import type { PatchGrid } from './embeddings.js';
@@ -61,11 +63,11 @@ export interface WanDiTOptions {
    */
   base?: WanDiTPresetName | WanDiTConfig;
   /**
-   * Refuse NaN/Inf in the latent and the conditioning tensors of every forward pass (default true), as
+   * Refuse NaN/Inf in the latent and the conditioning tensors of every forward pass (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`), as
    * the reward models do. Costs one small device read per call (NaN/Inf counts, 2 numbers per tensor);
    * `false` skips it.
    */
-  checkFinite?: boolean;
+  checkFinite?: FiniteCheck;
 }
 
 let instances = 0;
@@ -126,7 +128,7 @@ abstract class WanDiTBase implements FeatureBackbone {
   /** Prefix of this model's tfjs variable names. */
   readonly name: string;
   /** Whether forward passes refuse NaN/Inf inputs (`WanDiTOptions.checkFinite`). */
-  readonly checkFinite: boolean;
+  readonly checkFinite: FiniteCheck;
   protected readonly vars = new Map<string, tf.Variable>();
   protected readonly specs: readonly ParamSpec[];
   protected readonly lookup: WeightLookup;
@@ -143,7 +145,7 @@ abstract class WanDiTBase implements FeatureBackbone {
     this.featureDim = config.dim;
     this.numBlocks = numBlocks;
     this.name = options.name ?? `wan_dit_${++instances}`;
-    this.checkFinite = options.checkFinite ?? true;
+    this.checkFinite = options.checkFinite ?? 'auto';
     this.specs = specs;
     if (options.weights !== undefined) checkWeights(specs, options.weights, `${this.name} weights`);
     const gen = new Generator(options.seed ?? 0);
@@ -321,7 +323,7 @@ abstract class WanDiTBase implements FeatureBackbone {
    * (`trainable = false`); the k blocks train. The head is dropped. `checkFinite` defaults to this
    * model's.
    */
-  truncate(k: number, options: { name?: string; checkFinite?: boolean } = {}): WanDiTBackbone {
+  truncate(k: number, options: { name?: string; checkFinite?: FiniteCheck } = {}): WanDiTBackbone {
     this.checkLive();
     if (!Number.isInteger(k) || k < 1 || k > this.numBlocks) {
       throw new InvalidArgumentError(
@@ -427,7 +429,7 @@ abstract class WanDiTBase implements FeatureBackbone {
         'conditioning.image.tokens: a t2v model has no image embedding (img_emb)',
       );
     }
-    if (this.checkFinite) {
+    if (finiteCheckActive(this.checkFinite)) {
       // All of a call's tensors in one device read (the reward models' check; see assertFiniteTensors).
       assertFiniteTensors([
         ['x', x],

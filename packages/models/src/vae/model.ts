@@ -14,6 +14,8 @@ import {
   InvalidArgumentError,
   type LatentVideo,
   type Trainable,
+  type FiniteCheck,
+  finiteCheckActive,
 } from '@prfl/tensor';
 import {
   latentShape,
@@ -38,7 +40,7 @@ export interface WanVAEOptions {
   seed?: number | string;
   /** Prefix of the tfjs variable names (`<name>/<wan key>`); default a fresh `wan_vae_<n>`. */
   name?: string;
-  /** Initial `variable.trainable` of every parameter (default true). */
+  /** Initial `variable.trainable` of every parameter (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`). */
   trainable?: boolean;
   /** Initial values in tfjs layout by Wan key (exactly the config's parameters); copied. */
   weights?: ReadonlyMap<string, tf.Tensor>;
@@ -49,10 +51,10 @@ export interface WanVAEOptions {
   base?: WanVAEPresetName | WanVAEConfig;
   /**
    * Refuse NaN/Inf in the video given to `encode`/`encodeMoments` and the latent given to
-   * `decode`/`decodeRaw` (default true), as the DiT and the reward models do. One small device read per
+   * `decode`/`decodeRaw` (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`), as the DiT and the reward models do. One small device read per
    * call, next to a whole encoder or decoder pass.
    */
-  checkFinite?: boolean;
+  checkFinite?: FiniteCheck;
 }
 
 /** A Gaussian posterior per latent element, unnormalised: what the encoder network outputs. */
@@ -69,14 +71,14 @@ export interface EncodeOptions {
    * default: the posterior mean (Wan's `encode`). Wan clamps log sigma^2 to [-30, 20] when sampling.
    */
   generator?: Generator;
-  /** Return (z - mean) / std, the DiT's latents (default true). */
+  /** Return (z - mean) / std, the DiT's latents (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`). */
   normalize?: boolean;
 }
 
 export interface DecodeOptions {
   /** The latent is normalised (what `encode` and samplers produce); default true. */
   normalized?: boolean;
-  /** Clamp the frames to [-1, 1] as Wan does (default true). */
+  /** Clamp the frames to [-1, 1] as Wan does (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`). */
   clamp?: boolean;
 }
 
@@ -103,7 +105,7 @@ export class WanVAE implements Trainable {
   /** Prefix of this model's tfjs variable names. */
   readonly name: string;
   /** Whether encode/decode refuse NaN/Inf inputs (`WanVAEOptions.checkFinite`). */
-  readonly checkFinite: boolean;
+  readonly checkFinite: FiniteCheck;
   private cfg: WanVAEConfig;
   private readonly layout: VAELayout;
   private readonly specs: readonly VAEParamSpec[];
@@ -121,7 +123,7 @@ export class WanVAE implements Trainable {
     }
     this.cfg = wanVAEConfig(config, options.base);
     this.name = options.name ?? `wan_vae_${++instances}`;
-    this.checkFinite = options.checkFinite ?? true;
+    this.checkFinite = options.checkFinite ?? 'auto';
     this.layout = vaeLayout(this.cfg);
     this.specs = wanVAEParamSpecs(this.cfg);
     if (options.weights !== undefined) checkVAEWeights(this.specs, options.weights, `${this.name} weights`);
@@ -199,7 +201,7 @@ export class WanVAE implements Trainable {
   encodeMoments(video: tf.Tensor5D): LatentMoments {
     this.checkLive();
     this.checkVideo(video);
-    if (this.checkFinite) assertFiniteTensor('video', video);
+    if (finiteCheckActive(this.checkFinite)) assertFiniteTensor('video', video);
     const [mean, logvar] = tf.tidy(() => {
       const w = this.lookup;
       const enc = this.layout.encoder;
@@ -241,7 +243,7 @@ export class WanVAE implements Trainable {
   decodeRaw(latent: LatentVideo): tf.Tensor5D {
     this.checkLive();
     this.checkLatent(latent);
-    if (this.checkFinite) assertFiniteTensor('latent', latent);
+    if (finiteCheckActive(this.checkFinite)) assertFiniteTensor('latent', latent);
     return this.decoderNetwork(latent);
   }
 
@@ -263,7 +265,7 @@ export class WanVAE implements Trainable {
   decode(latent: LatentVideo, options: DecodeOptions = {}): tf.Tensor5D {
     this.checkLive();
     this.checkLatent(latent);
-    if (this.checkFinite) assertFiniteTensor('latent', latent);
+    if (finiteCheckActive(this.checkFinite)) assertFiniteTensor('latent', latent);
     return tf.tidy(() => {
       const z = options.normalized === false ? latent : this.denormalizeLatent(latent);
       const frames = this.decoderNetwork(z);

@@ -26,6 +26,8 @@ import {
   type TimestepsLike,
   type TokenSequence,
   validateTimesteps,
+  type FiniteCheck,
+  finiteCheckActive,
 } from '@prfl/tensor';
 import { maxPool, meanPool } from '../aggregation/pooling.js';
 import { queryAttention } from '../aggregation/query-attention.js';
@@ -69,9 +71,9 @@ export interface PavrmOptions {
   headWeights?: ReadonlyMap<string, tf.Tensor>;
   /**
    * Check every scored latent (and every token batch given to `scoreFeatures`) for NaN/Inf (one small
-   * device read per call) and fail with a clear error instead of returning NaN rewards. Default true.
+   * device read per call) and fail with a clear error instead of returning NaN rewards. Default `'auto'` (every backend but webgpu; see `FiniteCheck`).
    */
-  checkFinite?: boolean;
+  checkFinite?: FiniteCheck;
 }
 
 let instances = 0;
@@ -99,7 +101,7 @@ export class Pavrm implements LatentRewardModel {
   readonly config: Readonly<PavrmConfig>;
   /** Prefix of the head's tfjs variable names. */
   readonly name: string;
-  readonly checkFinite: boolean;
+  readonly checkFinite: FiniteCheck;
   readonly #head = new Map<string, tf.Variable>();
   readonly #specs: readonly HeadParamSpec[];
   #disposed = false;
@@ -134,7 +136,7 @@ export class Pavrm implements LatentRewardModel {
     this.backbone = backbone;
     this.config = Object.freeze({ ...head, hidden: Object.freeze([...head.hidden]), blocks });
     this.name = options.name ?? `pavrm_${++instances}`;
-    this.checkFinite = options.checkFinite ?? true;
+    this.checkFinite = options.checkFinite ?? 'auto';
     this.#specs = headParamSpecs(head);
 
     for (const name of backbone.namedVariables().keys()) {
@@ -325,7 +327,7 @@ export class Pavrm implements LatentRewardModel {
         `tokens: expected float32, got ${tokens.dtype} ${formatShape(tokens.shape)}`,
       );
     }
-    if (this.checkFinite) assertFiniteTensor('tokens', tokens);
+    if (finiteCheckActive(this.checkFinite)) assertFiniteTensor('tokens', tokens);
   }
 
   #mlpLayers(): LinearWeights[] {
@@ -345,7 +347,7 @@ export class Pavrm implements LatentRewardModel {
   #checkInputs(x: LatentVideo, timesteps: TimestepsLike, options: TimestepOptions): Timestep[] {
     assertLatentVideo('x', x);
     const ts = validateTimesteps('timesteps', timesteps, x.shape[0], options);
-    if (this.checkFinite) assertFiniteTensor('x', x);
+    if (finiteCheckActive(this.checkFinite)) assertFiniteTensor('x', x);
     return ts;
   }
 

@@ -22,6 +22,8 @@ import {
   type TimestepOptions,
   type TimestepsLike,
   validateTimesteps,
+  type FiniteCheck,
+  finiteCheckActive,
 } from '@prfl/tensor';
 import { assertFiniteTensor, assertLatentVideo } from '../validate.js';
 
@@ -53,8 +55,8 @@ export interface PixelVideoRewardOptions {
   name?: string;
   /** Initial values in tfjs layout by name (what loaders pass). Must hold exactly the parameters. */
   weights?: ReadonlyMap<string, tf.Tensor>;
-  /** Check frames for NaN/Inf (one small read per call). Default true. */
-  checkFinite?: boolean;
+  /** Check frames for NaN/Inf (one small read per call). Default `'auto'` (every backend but webgpu; see `FiniteCheck`). */
+  checkFinite?: FiniteCheck;
 }
 
 let instances = 0;
@@ -115,13 +117,13 @@ function resolveConfig(config: Partial<PixelVideoRewardConfig>): PixelVideoRewar
 export class PixelVideoReward implements LatentRewardModel {
   readonly config: Readonly<PixelVideoRewardConfig>;
   readonly name: string;
-  readonly checkFinite: boolean;
+  readonly checkFinite: FiniteCheck;
   readonly #vars = new Map<string, tf.Variable>();
 
   constructor(config: Partial<PixelVideoRewardConfig> = {}, options: PixelVideoRewardOptions = {}) {
     this.config = Object.freeze(resolveConfig(config));
     this.name = options.name ?? `pixel_reward_${++instances}`;
-    this.checkFinite = options.checkFinite ?? true;
+    this.checkFinite = options.checkFinite ?? 'auto';
     const specs = specsFor(this.config);
     const w = options.weights;
     if (w !== undefined) {
@@ -178,7 +180,7 @@ export class PixelVideoReward implements LatentRewardModel {
   ): tf.Tensor1D {
     assertLatentVideo('frames', frames, this.config.inChannels);
     validateTimesteps('timesteps', timesteps, frames.shape[0], options);
-    if (this.checkFinite) assertFiniteTensor('frames', frames);
+    if (finiteCheckActive(this.checkFinite)) assertFiniteTensor('frames', frames);
     return tf.tidy(() => {
       let h: tf.Tensor5D = frames;
       this.config.channels.forEach((_, i) => {
