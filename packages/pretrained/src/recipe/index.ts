@@ -1,0 +1,11 @@
+/**
+ * @prfl/pretrained/recipe: how the embedded models are made (Node only: it writes run folders). The
+ * package's main entry, which loads the shipped models, runs in Node and in browsers.
+ */
+export {
+  type GeneratorProgress,
+  type TrainedGenerator,
+  type TrainGeneratorOptions,
+  trainGenerator,
+  worldTokenizer,
+} from './train-generator.js';

@@ -1,0 +1,235 @@
+/**
+ * Stage 2 of the recipe: the text encoder and the tiny Wan DiT, trained together from scratch with
+ * flow-matching SFT (docs/method.md §3.1) on latents of MovingShapes clips, a mix of good and defective
+ * motion, with text dropout so that classifier-free guidance works.
+ *
+ * The clips are rendered, encoded once with the trained VAE (posterior mean, normalised) and cached in
+ * the run folder; training is @prfl/refl's SFT trainer on a `PromptedGenerator`, so it checkpoints
+ * atomically and resumes exactly from `runDir`.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { type ClipSpec, formatPrompt, renderClip } from '@prfl/datasets';
+import {
+  TransformerTextEncoder,
+  type TextEncoderPresetName,
+  type WanDiTConfig,
+  WanDiT,
+  type WanDiTPresetName,
+  type WanVAE,
+  WordTokenizer,
+} from '@prfl/models';
+import { CHECKPOINT_FILE, createSftTrainer, PrflTrainer, tensorVideoSource } from '@prfl/refl';
+import {
+  assertFiniteInRange,
+  InvalidArgumentError,
+  type LatentVideo,
+  loadTensors,
+  openSafetensors,
+  saveSafetensors,
+} from '@prfl/tensor';
+import { PromptedGenerator, tokenConditioning } from '../prompted-generator.js';
+import { EMBEDDED_WORLD, type EmbeddedWorld, sampleWorldClips, worldPrompts } from '../world.js';
+
+export interface GeneratorProgress {
+  phase: 'encode' | 'train';
+  done: number;
+  total: number;
+  /** The SFT loss of the last step (train phase). */
+  loss?: number;
+  elapsedMs: number;
+}
+
+export interface TrainGeneratorOptions {
+  /** The trained VAE: encodes the training clips. */
+  vae: WanVAE;
+  world?: EmbeddedWorld;
+  /** Seed of the clips, the initial weights and the training randomness (default 1). */
+  seed?: number;
+  /** Training clips (default 2048). */
+  clips?: number;
+  /** Fraction of them with a motion defect (default 0.25). */
+  motionDefectRate?: number;
+  /** SFT micro-steps (default 6000). */
+  steps?: number;
+  /** Clips per step (default 8). */
+  batchSize?: number;
+  /** AdamW learning rate (default 5e-4, constant; weight decay 0.01, gradient norm clipped at 1). */
+  lr?: number;
+  /** Probability of training a sample on the empty prompt (default 0.1, Wan's). */
+  textDropout?: number;
+  /** The DiT configuration (default the `tiny` preset; a partial one is completed from `tiny`). */
+  dit?: WanDiTPresetName | Partial<WanDiTConfig>;
+  /** The text encoder's sizes (default `tiny`). */
+  textEncoder?: TextEncoderPresetName;
+  /** Folder for the latent cache and checkpoints; resumes from it when a checkpoint is there. */
+  runDir?: string;
+  /** Checkpoint every this many steps (default 250). */
+  checkpointEvery?: number;
+  onProgress?: (p: GeneratorProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainedGenerator {
+  textEncoder: TransformerTextEncoder;
+  dit: WanDiT;
+  /** Where training stopped (equal to `steps` unless aborted). */
+  step: number;
+}
+
+const LATENTS_FILE = 'latents.safetensors';
+
+/** The tokenizer of a world: every word of every prompt (held-out ones too), `textLen` tokens (default 16). */
+export function worldTokenizer(world: EmbeddedWorld, textLen = 16): WordTokenizer {
+  const prompts = [...worldPrompts(world, 'train'), ...worldPrompts(world, 'held-out')].map(formatPrompt);
+  return WordTokenizer.fromPrompts(prompts, { textLen });
+}
+
+/** Trains the text encoder and the DiT; resumes from `runDir` when it holds a checkpoint. */
+export async function trainGenerator(options: TrainGeneratorOptions): Promise<TrainedGenerator> {
+  const world = options.world ?? EMBEDDED_WORLD;
+  const seed = options.seed ?? 1;
+  const clips = options.clips ?? 2048;
+  const steps = options.steps ?? 6000;
+  const batchSize = options.batchSize ?? 8;
+  const every = options.checkpointEvery ?? 250;
+  for (const [name, v] of [
+    ['clips', clips],
+    ['steps', steps],
+    ['batchSize', batchSize],
+    ['checkpointEvery', every],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new InvalidArgumentError(`trainGenerator: ${name} must be a positive integer, got ${String(v)}`);
+    }
+  }
+  const rate = options.motionDefectRate ?? 0.25;
+  assertFiniteInRange('trainGenerator: motionDefectRate', rate, 0, 1);
+  const start = performance.now();
+  const progress = (p: Omit<GeneratorProgress, 'elapsedMs'>) =>
+    options.onProgress?.({ ...p, elapsedMs: performance.now() - start });
+
+  const specs = sampleWorldClips(world, {
+    side: 'train',
+    count: clips,
+    seed: `${seed}/clips`,
+    motionDefectRate: rate,
+  });
+  const latents = await encodeClips(options.vae, specs, options.runDir, (done) =>
+    progress({ phase: 'encode', done, total: clips }),
+  );
+
+  const tokenizer = worldTokenizer(world);
+  const textEncoder = new TransformerTextEncoder({
+    tokenizer,
+    config: options.textEncoder ?? 'tiny',
+    seed: `${seed}/text-encoder`,
+  });
+  const dit = new WanDiT(options.dit ?? 'tiny', { base: 'tiny', seed: `${seed}/dit` });
+  if (dit.config.inDim !== options.vae.latentChannels) {
+    dit.dispose();
+    textEncoder.dispose();
+    latents.dispose();
+    throw new InvalidArgumentError(
+      `trainGenerator: the DiT reads ${dit.config.inDim} latent channels, the VAE makes ${options.vae.latentChannels}`,
+    );
+  }
+  const generator = new PromptedGenerator(textEncoder, dit);
+  const conditioning = tokenConditioning(
+    textEncoder,
+    specs.map((s) => s.prompt),
+  );
+  const nullConditioning = tokenConditioning(textEncoder, ['']);
+  const source = tensorVideoSource({ ids: specs.map((s) => s.id), latents, conditioning });
+  const trainerOptions = {
+    lr: options.lr ?? 5e-4,
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+    accumulationSteps: 1,
+    textDropout: options.textDropout ?? 0.1,
+    seed,
+    measureMemory: false,
+    onStep: (m: { step: number; sftLoss: number | null }) =>
+      progress({ phase: 'train', done: m.step, total: steps, loss: m.sftLoss ?? Number.NaN }),
+  };
+  const components = { generator, nullConditioning };
+  let trainer: PrflTrainer;
+  const ckptDir = options.runDir === undefined ? undefined : path.join(options.runDir, 'sft');
+  if (ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))) {
+    trainer = await PrflTrainer.resume(ckptDir, components, { ...trainerOptions, rewardWeight: 0 });
+  } else {
+    trainer = createSftTrainer(components, trainerOptions);
+  }
+  try {
+    const result = await trainer.fit(source, {
+      epochs: Math.ceil((steps * batchSize) / clips) + 1,
+      batchSize,
+      dropLast: true,
+      maxSteps: steps,
+      ...(ckptDir === undefined ? {} : { checkpointDir: ckptDir, checkpointEvery: every }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    return { textEncoder, dit, step: result.step };
+  } finally {
+    trainer.dispose();
+    tf.dispose([latents, conditioning.text, nullConditioning.text]);
+  }
+}
+
+/**
+ * Renders and encodes the clips (posterior mean, normalised latents [N, F', H', W', C]), eight per encoder
+ * call. With `runDir`, the latents are cached there with the clip ids they belong to and read back when
+ * the same clips are asked for again.
+ */
+async function encodeClips(
+  vae: WanVAE,
+  specs: readonly ClipSpec[],
+  runDir: string | undefined,
+  onProgress: (done: number) => void,
+): Promise<LatentVideo> {
+  const file = runDir === undefined ? undefined : path.join(runDir, LATENTS_FILE);
+  const key = fingerprint(specs.map((s) => s.id).join('\n'));
+  if (file !== undefined && existsSync(file)) {
+    const reader = await openSafetensors(file);
+    try {
+      if (reader.metadata?.clips === key) {
+        const { latents } = await loadTensors(reader, ['latents']);
+        onProgress(specs.length);
+        return latents as LatentVideo;
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+  const parts: tf.Tensor[] = [];
+  const chunk = 8;
+  for (let i = 0; i < specs.length; i += chunk) {
+    const video = tf.tidy(() =>
+      tf.stack(
+        specs.slice(i, i + chunk).map((s) => {
+          const v = renderClip(s);
+          return tf.tensor4d(v.data, [v.frames, v.height, v.width, 3]);
+        }),
+      ),
+    ) as tf.Tensor5D;
+    parts.push(vae.encode(video));
+    video.dispose();
+    onProgress(Math.min(specs.length, i + chunk));
+  }
+  const latents = tf.concat(parts, 0) as LatentVideo;
+  tf.dispose(parts);
+  if (file !== undefined) {
+    await mkdir(path.dirname(file), { recursive: true });
+    await saveSafetensors(file, { latents }, { metadata: { clips: key } });
+  }
+  return latents;
+}
+
+/** FNV-1a of a string, as hex: names a list of clip ids in the cache's metadata. */
+function fingerprint(text: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return `${text.length}-${h.toString(16)}`;
+}
