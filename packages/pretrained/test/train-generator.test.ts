@@ -11,7 +11,7 @@ import { trainGenerator, worldTokenizer } from '../src/recipe/index.js';
 const tmp = mkdtempSync(path.join(tmpdir(), 'prfl-pretrained-gen-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeAll(async () => {
-  await initBackend({ backend: 'cpu' });
+  await initBackend({ backend: 'wasm' });
 });
 
 const small = {

@@ -9,3 +9,9 @@ export {
   trainGenerator,
   worldTokenizer,
 } from './train-generator.js';
+export {
+  type RewardProgress,
+  type TrainedReward,
+  type TrainRewardOptions,
+  trainReward,
+} from './train-reward.js';

@@ -1,0 +1,186 @@
+/**
+ * Stage 3 of the recipe: the PAVRM, trained on the base generator's own videos (docs/method.md §4). The
+ * generator makes videos for the training prompts, the oracle labels their motion (good / bad), and a
+ * PAVRM on a copy of the DiT's first blocks learns the label from the noisy latent at every noise level
+ * (BCE, sigma drawn per sample). Generations are cached in the run folder; training checkpoints there
+ * and resumes exactly.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { formatPrompt } from '@prfl/datasets';
+import type { TransformerTextEncoder, WanDiT, WanVAE } from '@prfl/models';
+import { type Aggregation, CHECKPOINT_FILE, Pavrm, PavrmTrainer, tensorPointwiseSource } from '@prfl/reward';
+import {
+  InvalidArgumentError,
+  type LatentVideo,
+  loadTensors,
+  openSafetensors,
+  saveSafetensors,
+  writeFileAtomic,
+} from '@prfl/tensor';
+import { generateJudged, type JudgedGenerations, type JudgedVideo } from '../generate-judged.js';
+import { EMBEDDED_WORLD, type EmbeddedWorld, worldPrompts } from '../world.js';
+
+export interface RewardProgress {
+  phase: 'generate' | 'train';
+  done: number;
+  total: number;
+  loss?: number;
+  accuracy?: number;
+  elapsedMs: number;
+}
+
+export interface TrainRewardOptions {
+  models: { textEncoder: TransformerTextEncoder; dit: WanDiT; vae: WanVAE };
+  world?: EmbeddedWorld;
+  /** Seed of the generations, the head's initial weights and the sigmas (default 1). */
+  seed?: number;
+  /** Videos generated for training (default 768: 16 per training prompt, repeated). */
+  generations?: number;
+  /** Guidance scale and sampling steps of the generations (defaults: generateJudged's). */
+  guidanceScale?: number;
+  numSteps?: number;
+  /** DiT blocks the reward keeps (default 2 of the tiny DiT's 4). */
+  blocks?: number;
+  aggregation?: Aggregation;
+  /** Hidden widths of the MLP head (default [64, 32]). */
+  hidden?: readonly number[];
+  /** Training steps (default 1500) and batch size (default 16). */
+  steps?: number;
+  batchSize?: number;
+  lrHead?: number;
+  lrBackbone?: number;
+  runDir?: string;
+  checkpointEvery?: number;
+  onProgress?: (p: RewardProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainedReward {
+  reward: Pavrm;
+  /** The labelled generations it was trained on. */
+  videos: JudgedVideo[];
+  step: number;
+}
+
+const GENERATIONS_FILE = 'generations.safetensors';
+const VIDEOS_FILE = 'generations.json';
+
+/** Generates, labels and trains; resumes from `runDir` when it holds generations or a checkpoint. */
+export async function trainReward(options: TrainRewardOptions): Promise<TrainedReward> {
+  const world = options.world ?? EMBEDDED_WORLD;
+  const seed = options.seed ?? 1;
+  const count = options.generations ?? 768;
+  const steps = options.steps ?? 1500;
+  const batchSize = options.batchSize ?? 16;
+  for (const [name, v] of [
+    ['generations', count],
+    ['steps', steps],
+    ['batchSize', batchSize],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new InvalidArgumentError(`trainReward: ${name} must be a positive integer, got ${String(v)}`);
+    }
+  }
+  const start = performance.now();
+  const progress = (p: Omit<RewardProgress, 'elapsedMs'>) =>
+    options.onProgress?.({ ...p, elapsedMs: performance.now() - start });
+
+  const prompts = worldPrompts(world, 'train').map(formatPrompt);
+  const wanted = Array.from({ length: count }, (_, i) => prompts[i % prompts.length] as string);
+  const data = await cachedGenerations(options, wanted, `${seed}/reward-generations`, (done) =>
+    progress({ phase: 'generate', done, total: count }),
+  );
+  const labels = tf.tensor1d(
+    data.videos.map((v) => v.motionGood),
+    'float32',
+  );
+  const reward = new Pavrm(options.models.dit.truncate(options.blocks ?? 2), {
+    aggregation: options.aggregation ?? 'query-attention',
+    hidden: options.hidden ?? [64, 32],
+    seed: `${seed}/pavrm`,
+  });
+  const trainerOptions = {
+    lrHead: options.lrHead ?? 1e-3,
+    lrBackbone: options.lrBackbone ?? 1e-4,
+    seed,
+    onStep: (m: { step: number; loss: number; accuracy: number }) =>
+      progress({ phase: 'train', done: m.step, total: steps, loss: m.loss, accuracy: m.accuracy }),
+  };
+  const ckptDir = options.runDir === undefined ? undefined : path.join(options.runDir, 'pavrm');
+  const trainer =
+    ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
+      ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)
+      : new PavrmTrainer(reward, trainerOptions);
+  try {
+    const source = tensorPointwiseSource({
+      latents: data.latents,
+      labels,
+      conditioning: { text: data.text },
+    });
+    const result = await trainer.fit(source, {
+      epochs: Math.ceil((steps * batchSize) / count) + 1,
+      batchSize,
+      dropLast: true,
+      maxSteps: steps,
+      ...(ckptDir === undefined
+        ? {}
+        : { checkpointDir: ckptDir, checkpointEvery: options.checkpointEvery ?? 250 }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    return { reward, videos: data.videos, step: result.step };
+  } finally {
+    trainer.dispose();
+    tf.dispose([labels, data.latents, data.text]);
+  }
+}
+
+/** The labelled generations: read from the run folder when they are there for the same prompts and seed. */
+async function cachedGenerations(
+  options: TrainRewardOptions,
+  prompts: readonly string[],
+  seed: string,
+  onProgress: (done: number) => void,
+): Promise<JudgedGenerations> {
+  const dir = options.runDir;
+  const tensorsFile = dir === undefined ? undefined : path.join(dir, GENERATIONS_FILE);
+  const videosFile = dir === undefined ? undefined : path.join(dir, VIDEOS_FILE);
+  if (
+    tensorsFile !== undefined &&
+    videosFile !== undefined &&
+    existsSync(tensorsFile) &&
+    existsSync(videosFile)
+  ) {
+    const videos = JSON.parse(await readFile(videosFile, 'utf8')) as JudgedVideo[];
+    if (
+      videos.length === prompts.length &&
+      videos.every((v, i) => v.prompt === prompts[i] && v.seed === `${seed}-${i}`)
+    ) {
+      const reader = await openSafetensors(tensorsFile);
+      try {
+        const t = await loadTensors(reader, ['latents', 'text']);
+        onProgress(prompts.length);
+        return { latents: t.latents as LatentVideo, text: t.text as tf.Tensor3D, videos };
+      } finally {
+        await reader.close();
+      }
+    }
+  }
+  const made = await generateJudged(options.models, {
+    prompts,
+    seed,
+    ...(options.guidanceScale === undefined ? {} : { guidanceScale: options.guidanceScale }),
+    ...(options.numSteps === undefined ? {} : { numSteps: options.numSteps }),
+    onProgress,
+  });
+  if (dir !== undefined && tensorsFile !== undefined && videosFile !== undefined) {
+    await mkdir(dir, { recursive: true });
+    await saveSafetensors(tensorsFile, { latents: made.latents, text: made.text });
+    await writeFileAtomic(videosFile, async (write) => {
+      await write(new TextEncoder().encode(`${JSON.stringify(made.videos, null, 1)}\n`));
+    });
+  }
+  return made;
+}

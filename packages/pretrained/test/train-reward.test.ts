@@ -1,0 +1,93 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { TransformerTextEncoder, WanDiT, WanVAE } from '@prfl/models';
+import { initBackend } from '@prfl/tensor';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateJudged } from '../src/index.js';
+import { trainReward, worldTokenizer } from '../src/recipe/index.js';
+import { EMBEDDED_WORLD } from '../src/world.js';
+
+const tmp = mkdtempSync(path.join(tmpdir(), 'prfl-pretrained-reward-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+function tinyModels() {
+  const vae = new WanVAE('test', { seed: 1 });
+  const textEncoder = new TransformerTextEncoder({ tokenizer: worldTokenizer(EMBEDDED_WORLD), seed: 2 });
+  const dit = new WanDiT({ numLayers: 2, inDim: 4, outDim: 4 }, { base: 'tiny', seed: 3 });
+  return { vae, textEncoder, dit };
+}
+
+describe('generateJudged', () => {
+  it('gives one judged video per prompt, the same for a video whatever the batch size', async () => {
+    const models = tinyModels();
+    const prompts = [
+      'a large red circle moving left',
+      'a large blue square moving up',
+      'a large red circle moving left',
+    ];
+    const a = await generateJudged(models, { prompts, seed: 's', numSteps: 2, batchSize: 3 });
+    const b = await generateJudged(models, { prompts, seed: 's', numSteps: 2, batchSize: 2 });
+    expect(a.videos.map((v) => v.seed)).toEqual(['s-0', 's-1', 's-2']);
+    expect(a.latents.shape).toEqual([3, 5, 8, 8, 4]);
+    expect(a.text.shape).toEqual([3, 16, 32]);
+    expect(b.videos).toEqual(a.videos);
+    const diff = Math.max(...(await tf.abs(tf.sub(a.latents, b.latents)).data()));
+    expect(diff).toBeLessThan(1e-5);
+    for (const v of a.videos) {
+      expect([0, 1]).toContain(v.motionGood);
+      expect(v.adherent).toBe(v.colourOk && v.shapeOk && v.motionOk ? 1 : 0);
+    }
+    a.latents.dispose();
+    a.text.dispose();
+    b.latents.dispose();
+    b.text.dispose();
+    await expect(generateJudged(models, { prompts: [], seed: 1 })).rejects.toThrow(/non-empty array/);
+  }, 60_000);
+});
+
+describe('trainReward (stage 3: generations labelled by the oracle, PAVRM)', () => {
+  it('generates, labels, trains, and resumes from its run folder with the same head', async () => {
+    const models = tinyModels();
+    const base = {
+      models,
+      generations: 8,
+      numSteps: 2,
+      batchSize: 4,
+      checkpointEvery: 1,
+      blocks: 1,
+      hidden: [8],
+    };
+    const whole = await trainReward({ ...base, steps: 4, runDir: path.join(tmp, 'a') });
+    expect(whole.step).toBe(4);
+    expect(whole.videos).toHaveLength(8);
+    await trainReward({ ...base, steps: 2, runDir: path.join(tmp, 'b') }).then((r) => r.reward.dispose());
+    const phases: string[] = [];
+    const resumed = await trainReward({
+      ...base,
+      steps: 4,
+      runDir: path.join(tmp, 'b'),
+      onProgress: (p) => phases.push(`${p.phase} ${p.done}`),
+    });
+    expect(phases).toEqual(['generate 8', 'train 3', 'train 4']);
+    for (const [name, v] of whole.reward.namedVariables()) {
+      expect(Array.from(resumed.reward.namedVariables().get(name)?.dataSync() ?? []), name).toEqual(
+        Array.from(v.dataSync()),
+      );
+    }
+    expect(readdirSync(path.join(tmp, 'b')).sort()).toEqual([
+      'generations.json',
+      'generations.safetensors',
+      'pavrm',
+    ]);
+    whole.reward.dispose();
+    resumed.reward.dispose();
+    await expect(trainReward({ models, steps: 0 })).rejects.toThrow(
+      /steps must be a positive integer, got 0/,
+    );
+  }, 120_000);
+});
