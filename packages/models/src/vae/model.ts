@@ -40,7 +40,7 @@ export interface WanVAEOptions {
   seed?: number | string;
   /** Prefix of the tfjs variable names (`<name>/<wan key>`); default a fresh `wan_vae_<n>`. */
   name?: string;
-  /** Initial `variable.trainable` of every parameter (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`). */
+  /** Initial `variable.trainable` of every parameter (default true). */
   trainable?: boolean;
   /** Initial values in tfjs layout by Wan key (exactly the config's parameters); copied. */
   weights?: ReadonlyMap<string, tf.Tensor>;
@@ -71,14 +71,14 @@ export interface EncodeOptions {
    * default: the posterior mean (Wan's `encode`). Wan clamps log sigma^2 to [-30, 20] when sampling.
    */
   generator?: Generator;
-  /** Return (z - mean) / std, the DiT's latents (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`). */
+  /** Return (z - mean) / std, the DiT's latents (default true). */
   normalize?: boolean;
 }
 
 export interface DecodeOptions {
   /** The latent is normalised (what `encode` and samplers produce); default true. */
   normalized?: boolean;
-  /** Clamp the frames to [-1, 1] as Wan does (default `'auto'`: on cpu, wasm and webgl, not webgpu; see `FiniteCheck`). */
+  /** Clamp the frames to [-1, 1] as Wan does (default true). */
   clamp?: boolean;
 }
 
