@@ -14,3 +14,20 @@ export {
   type JudgedVideo,
   judged,
 } from './generate-judged.js';
+export {
+  DIT_DIR,
+  disposeEmbedded,
+  EMBEDDED_FORMAT,
+  type EmbeddedManifest,
+  type EmbeddedModels,
+  embeddedWeightsUrl,
+  type LoadEmbeddedOptions,
+  loadEmbedded,
+  MANIFEST_FILE,
+  PAVRM_DIR,
+  parseEmbeddedManifest,
+  TEXT_ENCODER_FILE,
+  VAE_FILE,
+  type WeightsReader,
+  weightsReader,
+} from './embedded.js';

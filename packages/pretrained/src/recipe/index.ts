@@ -15,3 +15,4 @@ export {
   type TrainRewardOptions,
   trainReward,
 } from './train-reward.js';
+export { saveEmbedded } from './save-embedded.js';
