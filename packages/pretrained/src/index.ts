@@ -31,3 +31,10 @@ export {
   type WeightsReader,
   weightsReader,
 } from './embedded.js';
+export {
+  type EvaluateGeneratorOptions,
+  evaluateGenerator,
+  type GeneratorEvaluation,
+  type Rate,
+  wilson,
+} from './evaluate-generator.js';
