@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -6,7 +6,7 @@ import { TransformerTextEncoder, WanDiT, WanVAE } from '@prfl/models';
 import { initBackend } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateJudged } from '../src/index.js';
-import { trainReward, worldTokenizer } from '../src/recipe/index.js';
+import { preferencePairs, trainReward, worldTokenizer } from '../src/recipe/index.js';
 import { EMBEDDED_WORLD } from '../src/world.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'prfl-pretrained-reward-'));
@@ -90,4 +90,44 @@ describe('trainReward (stage 3: generations labelled by the oracle, PAVRM)', () 
       /steps must be a positive integer, got 0/,
     );
   }, 120_000);
+});
+
+describe('trainReward with the Bradley-Terry loss', () => {
+  it('pairs a good and a bad video of the same prompt, as many as the rarer label has', () => {
+    const v = (prompt: string, motionGood: 0 | 1) => ({ prompt, motionGood });
+    expect(
+      preferencePairs([v('a', 1), v('a', 0), v('b', 1), v('a', 1), v('a', 0), v('b', 1), v('c', 0)]),
+    ).toEqual({
+      win: [0, 3],
+      lose: [1, 4],
+    });
+    expect(preferencePairs([v('a', 1), v('b', 0)])).toEqual({ win: [], lose: [] });
+  });
+
+  it('trains on the pairs of its generations, or says there are none', async () => {
+    const models = tinyModels();
+    const base = {
+      models,
+      generations: 8,
+      numSteps: 2,
+      batchSize: 2,
+      blocks: 1,
+      hidden: [8],
+      loss: 'bradley-terry' as const,
+    };
+    const run = path.join(tmp, 'bt');
+    const attempt = trainReward({ ...base, steps: 2, runDir: run });
+    await attempt.catch(() => undefined);
+    const videos = JSON.parse(readFileSync(path.join(run, 'generations.json'), 'utf8'));
+    if (preferencePairs(videos).win.length > 0) {
+      const r = await attempt;
+      expect(r.step).toBe(2);
+      r.reward.dispose();
+    } else {
+      await expect(attempt).rejects.toThrow(/needs a good and a bad video of one prompt/);
+    }
+    await expect(trainReward({ ...base, loss: 'hinge' as never })).rejects.toThrow(
+      /loss must be 'bce' or 'bradley-terry', got "hinge"/,
+    );
+  }, 60_000);
 });

@@ -10,9 +10,11 @@ export {
   worldTokenizer,
 } from './train-generator.js';
 export {
+  preferencePairs,
   type RewardProgress,
   type TrainedReward,
   type TrainRewardOptions,
   trainReward,
 } from './train-reward.js';
 export { saveEmbedded } from './save-embedded.js';
+export { eta, formatDuration, progressLine } from './progress.js';

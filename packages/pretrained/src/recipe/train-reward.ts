@@ -11,7 +11,14 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { formatPrompt } from '@prfl/datasets';
 import type { TransformerTextEncoder, WanDiT, WanVAE } from '@prfl/models';
-import { type Aggregation, CHECKPOINT_FILE, Pavrm, PavrmTrainer, tensorPointwiseSource } from '@prfl/reward';
+import {
+  type Aggregation,
+  CHECKPOINT_FILE,
+  Pavrm,
+  PavrmTrainer,
+  tensorPairwiseSource,
+  tensorPointwiseSource,
+} from '@prfl/reward';
 import {
   InvalidArgumentError,
   type LatentVideo,
@@ -45,6 +52,11 @@ export interface TrainRewardOptions {
   /** DiT blocks the reward keeps (default 2 of the tiny DiT's 4). */
   blocks?: number;
   aggregation?: Aggregation;
+  /**
+   * 'bce' (default): each video against its label. 'bradley-terry': pairs of a good and a bad video of
+   * the same prompt, the good one preferred (the paper's pairwise alternative).
+   */
+  loss?: 'bce' | 'bradley-terry';
   /** Hidden widths of the MLP head (default [64, 32]). */
   hidden?: readonly number[];
   /** Training steps (default 1500) and batch size (default 16). */
@@ -93,10 +105,12 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   const data = await cachedGenerations(options, wanted, `${seed}/reward-generations`, (done) =>
     progress({ phase: 'generate', done, total: count }),
   );
-  const labels = tf.tensor1d(
-    data.videos.map((v) => v.motionGood),
-    'float32',
-  );
+  const loss = options.loss ?? 'bce';
+  if (loss !== 'bce' && loss !== 'bradley-terry') {
+    throw new InvalidArgumentError(
+      `trainReward: loss must be 'bce' or 'bradley-terry', got ${JSON.stringify(loss)}`,
+    );
+  }
   const reward = new Pavrm(options.models.dit.truncate(options.blocks ?? 2), {
     aggregation: options.aggregation ?? 'query-attention',
     hidden: options.hidden ?? [64, 32],
@@ -114,14 +128,12 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
       ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)
       : new PavrmTrainer(reward, trainerOptions);
+  const owned: tf.Tensor[] = [];
   try {
-    const source = tensorPointwiseSource({
-      latents: data.latents,
-      labels,
-      conditioning: { text: data.text },
-    });
+    const { source, owned: made } = loss === 'bce' ? pointwise(data) : pairwise(data);
+    owned.push(...made);
     const result = await trainer.fit(source, {
-      epochs: Math.ceil((steps * batchSize) / count) + 1,
+      epochs: Math.ceil((steps * batchSize) / source.size) + 1,
       batchSize,
       dropLast: true,
       maxSteps: steps,
@@ -133,8 +145,60 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     return { reward, videos: data.videos, step: result.step };
   } finally {
     trainer.dispose();
-    tf.dispose([labels, data.latents, data.text]);
+    tf.dispose([data.latents, data.text, ...owned]);
   }
+}
+
+/** Every video against its motion label; `owned` are the tensors made here, which the source reads until the end. */
+function pointwise(data: JudgedGenerations) {
+  const labels = tf.tensor1d(
+    data.videos.map((v) => v.motionGood),
+    'float32',
+  );
+  return {
+    source: tensorPointwiseSource({ latents: data.latents, labels, conditioning: { text: data.text } }),
+    owned: [labels],
+  };
+}
+
+/** Indices of (good, bad) pairs of the same prompt, as many per prompt as the rarer label has, in order. */
+export function preferencePairs(videos: readonly Pick<JudgedVideo, 'prompt' | 'motionGood'>[]): {
+  win: number[];
+  lose: number[];
+} {
+  const byPrompt = new Map<string, { good: number[]; bad: number[] }>();
+  videos.forEach((v, i) => {
+    const e = byPrompt.get(v.prompt) ?? { good: [], bad: [] };
+    (v.motionGood ? e.good : e.bad).push(i);
+    byPrompt.set(v.prompt, e);
+  });
+  const win: number[] = [];
+  const lose: number[] = [];
+  for (const { good, bad } of byPrompt.values()) {
+    for (let i = 0; i < Math.min(good.length, bad.length); i++) {
+      win.push(good[i] as number);
+      lose.push(bad[i] as number);
+    }
+  }
+  return { win, lose };
+}
+
+function pairwise(data: JudgedGenerations) {
+  const { win, lose } = preferencePairs(data.videos);
+  if (win.length === 0) {
+    throw new InvalidArgumentError(
+      "trainReward: loss 'bradley-terry' needs a good and a bad video of one prompt at least; the generations have none",
+    );
+  }
+  const w = tf.tensor1d(win, 'int32');
+  const l = tf.tensor1d(lose, 'int32');
+  const made = {
+    win: tf.gather(data.latents, w) as LatentVideo,
+    lose: tf.gather(data.latents, l) as LatentVideo,
+    conditioning: { text: tf.gather(data.text, w) as tf.Tensor3D },
+  };
+  tf.dispose([w, l]);
+  return { source: tensorPairwiseSource(made), owned: [made.win, made.lose, made.conditioning.text] };
 }
 
 /** The labelled generations: read from the run folder when they are there for the same prompts and seed. */
