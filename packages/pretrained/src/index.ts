@@ -38,3 +38,4 @@ export {
   type Rate,
   wilson,
 } from './evaluate-generator.js';
+export { type FinetuneOptions, type FinetuneResult, finetuneWithPrfl, goodClipData } from './finetune.js';

@@ -9,6 +9,7 @@ describe('progress lines', () => {
     expect(formatDuration(Number.NaN)).toBe('?');
     expect(eta(25, 100, 10_000)).toBe(30_000);
     expect(Number.isNaN(eta(0, 100, 10))).toBe(true);
+    expect(eta(60, 100, 10_000, 50)).toBe(40_000);
     expect(progressLine('generator', 25, 100, 10_000, { loss: 0.41234, skipped: undefined, step: 3 })).toBe(
       'generator          25/100   25%  elapsed 0:10  eta 0:30  loss 0.4123  step 3',
     );

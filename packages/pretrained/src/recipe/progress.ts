@@ -13,10 +13,13 @@ export function formatDuration(ms: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
 
-/** Estimated time left from the pace so far. */
-export function eta(done: number, total: number, elapsedMs: number): number {
-  if (done <= 0) return Number.NaN;
-  return (elapsedMs / done) * Math.max(0, total - done);
+/**
+ * Estimated time left from the pace so far; `doneAtStart` is where the measured time began (a resumed
+ * stage starts part-way).
+ */
+export function eta(done: number, total: number, elapsedMs: number, doneAtStart = 0): number {
+  if (done - doneAtStart <= 0) return Number.NaN;
+  return (elapsedMs / (done - doneAtStart)) * Math.max(0, total - done);
 }
 
 /** "stage  120/6000  2%  elapsed 0:31  eta 25:12  loss 0.412" */
@@ -26,6 +29,7 @@ export function progressLine(
   total: number,
   elapsedMs: number,
   extra: Readonly<Record<string, number | string | undefined>> = {},
+  doneAtStart = 0,
 ): string {
   const pct = total > 0 ? Math.floor((100 * done) / total) : 0;
   const parts = [
@@ -33,7 +37,7 @@ export function progressLine(
     `${String(done).padStart(String(total).length)}/${total}`,
     `${String(pct).padStart(3)}%`,
     `elapsed ${formatDuration(elapsedMs)}`,
-    `eta ${formatDuration(eta(done, total, elapsedMs))}`,
+    `eta ${formatDuration(eta(done, total, elapsedMs, doneAtStart))}`,
   ];
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) continue;

@@ -64,7 +64,10 @@ export interface TrainRewardOptions {
   batchSize?: number;
   lrHead?: number;
   lrBackbone?: number;
+  /** Folder of the generations cache (and, by default, of the checkpoints: `<runDir>/pavrm`). */
   runDir?: string;
+  /** Checkpoints elsewhere than `<runDir>/pavrm` (ablations share one run's generations). */
+  checkpointDir?: string;
   checkpointEvery?: number;
   onProgress?: (p: RewardProgress) => void;
   signal?: AbortSignal;
@@ -123,7 +126,8 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     onStep: (m: { step: number; loss: number; accuracy: number }) =>
       progress({ phase: 'train', done: m.step, total: steps, loss: m.loss, accuracy: m.accuracy }),
   };
-  const ckptDir = options.runDir === undefined ? undefined : path.join(options.runDir, 'pavrm');
+  const ckptDir =
+    options.checkpointDir ?? (options.runDir === undefined ? undefined : path.join(options.runDir, 'pavrm'));
   const trainer =
     ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
       ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)

@@ -1,0 +1,8 @@
+/** Starts the backend the user asked for (--backend, default wasm) once per process. */
+import { type BackendInfo, type BackendName, currentBackend, initBackend } from '@prfl/tensor';
+
+export async function startBackend(name: BackendName): Promise<BackendInfo> {
+  const now = currentBackend();
+  if (now !== undefined && now.name === name) return now;
+  return initBackend({ backend: name });
+}
