@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument, Option } from 'commander';
 import { configCommand } from './commands/config.js';
+import { demoCommand, formatDemo } from './commands/demo.js';
 import { formatGenerate, generate } from './commands/generate.js';
 import { formatInspect, inspectPath } from './commands/inspect.js';
 import { formatPretrain, pretrainCommand } from './commands/pretrain.js';
@@ -168,6 +169,32 @@ export function createProgram(io: CliIo): Command {
       withContext(io, cmd, async (ctx) => {
         const r = await score(ctx, file, opts);
         ctx.result(formatScore(r), r);
+      }),
+    );
+
+  program
+    .command('demo')
+    .description(
+      'the paper in minutes: videos of the embedded generator labelled by the oracle, a PAVRM trained on them, PRFL fine-tuning, the oracle before and after on held-out prompts and seeds; writes report.html',
+    )
+    .option('--quick', 'seconds-long budgets (checks the pipeline, not the result)')
+    .option('--full', 'about three times the default budgets')
+    .option('--steps <n>', 'PRFL steps', integer(1))
+    .option('--seed <n>', 'seed of every stage', integer(0))
+    .option('--weights <dir>', 'weights folder (default: the embedded weights of @prfl/pretrained)')
+    .option('--run-dir <dir>', 'run folder (default runs/demo-<time>)')
+    .option(
+      '--resume <run>',
+      'continue a stopped demo in its run folder (same result as a run never stopped)',
+    )
+    .addHelpText(
+      'after',
+      examples(['prfl demo', 'prfl demo --quick --json', 'prfl demo --resume runs/demo-20261207-101500']),
+    )
+    .action(async (opts, cmd: Command) =>
+      withContext(io, cmd, async (ctx) => {
+        const r = await demoCommand(ctx, opts);
+        ctx.result(formatDemo(r), r);
       }),
     );
 

@@ -1,0 +1,327 @@
+/**
+ * `prfl demo`: the paper in miniature, on the embedded models.
+ *
+ *   1. reward   the base generator makes videos for the training prompts, the oracle labels their motion,
+ *               a PAVRM on a copy of the DiT's first blocks learns the label at every noise level;
+ *   2. before   the base generator makes videos for held-out prompts and seeds: the oracle's rates, and
+ *               the PAVRM's accuracy per sigma bucket on them;
+ *   3. prfl     the DiT is fine-tuned with PRFL against that PAVRM (reward on noisy latents, one taped
+ *               denoising step at a random k, the SFT term on real good clips);
+ *   4. after    the same held-out prompts and seeds with the fine-tuned DiT: the oracle's rates again.
+ *
+ * Every stage keeps its result in the run folder (caches, checkpoints, JSON written atomically), so a run
+ * stopped anywhere continues with `--resume` to the same result.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { formatPrompt, type Video } from '@prfl/datasets';
+import {
+  type EmbeddedModels,
+  finetuneWithPrfl,
+  generateJudged,
+  type JudgedVideo,
+  type Rate,
+  wilson,
+  worldPrompts,
+} from '@prfl/pretrained';
+import { trainReward } from '@prfl/pretrained/recipe';
+import type { PrflStepMetrics } from '@prfl/refl';
+import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
+import type { LatentVideo } from '@prfl/tensor';
+import { writeTextAtomic } from '../run-dir.js';
+
+/** The demo's budgets. */
+export interface DemoSettings {
+  /** Videos the PAVRM is trained on (training prompts). */
+  rewardVideos: number;
+  rewardSteps: number;
+  /** Held-out videos judged before and after. */
+  evalVideos: number;
+  prflSteps: number;
+  prflBatch: number;
+  prflLr: number;
+  /** Sampling steps and guidance of every generation (the embedded sampler). */
+  numSteps: number;
+  guidanceScale: number;
+  /** Videos shown side by side in the report. */
+  samples: number;
+  seed: number;
+}
+
+export const DEMO_DEFAULTS: Readonly<DemoSettings> = Object.freeze({
+  rewardVideos: 256,
+  rewardSteps: 400,
+  evalVideos: 112,
+  prflSteps: 60,
+  prflBatch: 4,
+  prflLr: 1e-4,
+  numSteps: 20,
+  guidanceScale: 4,
+  samples: 6,
+  seed: 1,
+});
+
+/** Seconds-long budgets for tests. */
+export const DEMO_QUICK: Readonly<Partial<DemoSettings>> = Object.freeze({
+  rewardVideos: 8,
+  rewardSteps: 4,
+  evalVideos: 7,
+  prflSteps: 3,
+  prflBatch: 2,
+  numSteps: 3,
+  samples: 2,
+});
+
+export interface OracleRates {
+  motionGood: Rate;
+  adherence: Rate;
+}
+
+export interface DemoResult {
+  settings: DemoSettings;
+  backend: string;
+  reward: {
+    trainVideos: number;
+    trainMotionGoodRate: number;
+    /** Accuracy per sigma bucket on the held-out videos of the base generator. */
+    buckets: { low: number; high: number; accuracy: number; n: number }[];
+    average: number;
+  };
+  before: OracleRates;
+  after: OracleRates;
+  /** after - before, in percentage points. */
+  delta: { motionGood: number; adherence: number };
+  curves: {
+    pavrm: { step: number; loss: number; accuracy: number }[];
+    prfl: { step: number; loss: number; reward: number; k: number; sigma: number }[];
+  };
+  /** Wall time per stage, seconds (of this process; a resumed stage counts only its own part). */
+  seconds: Record<string, number>;
+  /** The same prompts and seeds before and after, for the report. */
+  samples: { prompt: string; seed: string; before: JudgedVideo; after: JudgedVideo }[];
+}
+
+export interface DemoHooks {
+  /** A stage starts (total units of work). */
+  phase(name: string, total: number): void;
+  update(done: number, metrics?: Record<string, number>): void;
+  log(line: string): void;
+  metrics(record: Record<string, unknown>): void;
+  signal?: AbortSignal;
+}
+
+/** Decoded videos of the report's samples, before and after. */
+export interface DemoFrames {
+  before: Video[];
+  after: Video[];
+}
+
+function rates(videos: readonly JudgedVideo[]): OracleRates {
+  return {
+    motionGood: wilson(videos.filter((v) => v.motionGood).length, videos.length),
+    adherence: wilson(videos.filter((v) => v.adherent).length, videos.length),
+  };
+}
+
+/**
+ * A stage's curve over every process of the run (metrics.jsonl, appended by each), one point per step;
+ * a step redone after a resume keeps its last record. `fallback` when the run keeps no log.
+ */
+function curveFromLog<T extends { step: number }>(log: string, stage: string, fallback: T[]): T[] {
+  if (!existsSync(log)) return fallback;
+  const byStep = new Map<number, T>();
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    let r: { stage?: string; step?: number; time?: string };
+    try {
+      r = JSON.parse(line);
+    } catch {
+      continue; // A line cut by a crash.
+    }
+    if (r.stage !== stage || typeof r.step !== 'number') continue;
+    const { stage: _s, time: _t, ...point } = r;
+    byStep.set(r.step, point as unknown as T);
+  }
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}
+
+async function decodeVideos(models: EmbeddedModels, latents: LatentVideo): Promise<Video[]> {
+  const frames = models.vae.decode(latents);
+  const data = await frames.data();
+  const [b, f, h, w] = frames.shape;
+  frames.dispose();
+  const size = f * h * w * 3;
+  return Array.from({ length: b }, (_, i) => ({
+    frames: f,
+    height: h,
+    width: w,
+    data: data.slice(i * size, (i + 1) * size) as Float32Array,
+  }));
+}
+
+/** Runs (or resumes) the demo in `runDir`; `models.dit` ends fine-tuned. */
+export async function runDemo(
+  models: EmbeddedModels,
+  runDir: string,
+  settings: DemoSettings,
+  hooks: DemoHooks,
+): Promise<{ result: DemoResult; frames: DemoFrames }> {
+  const reward = models.reward;
+  if (reward !== undefined) reward.dispose();
+  const seconds: Record<string, number> = {};
+  const world = models.manifest.world;
+  const s = settings;
+  const file = (...p: string[]) => path.join(runDir, ...p);
+  const clock = (name: string) => {
+    const t = performance.now();
+    return () => {
+      seconds[name] = Math.round((performance.now() - t) / 100) / 10;
+    };
+  };
+
+  // 1. The PAVRM on the base generator's own videos.
+  const pavrmCurve: DemoResult['curves']['pavrm'] = [];
+  let end = clock('reward');
+  hooks.phase('reward videos', s.rewardVideos);
+  let phase = 'generate';
+  const trained = await trainReward({
+    models,
+    generations: s.rewardVideos,
+    steps: s.rewardSteps,
+    numSteps: s.numSteps,
+    guidanceScale: s.guidanceScale,
+    seed: s.seed,
+    runDir: file('reward'),
+    checkpointEvery: 50,
+    onProgress: (p) => {
+      if (p.phase !== phase) {
+        phase = p.phase;
+        hooks.phase('train PAVRM', p.total);
+      }
+      if (p.phase === 'train' && p.loss !== undefined) {
+        const point = { step: p.done, loss: p.loss, accuracy: p.accuracy ?? Number.NaN };
+        pavrmCurve.push(point);
+        hooks.metrics({ stage: 'reward', ...point });
+        hooks.update(p.done, { loss: p.loss, accuracy: p.accuracy ?? Number.NaN });
+      } else hooks.update(p.done);
+    },
+    ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
+  });
+  end();
+  const pavrm: Pavrm = trained.reward;
+  try {
+    // 2. Before: held-out prompts and seeds, the base generator.
+    const heldOut = worldPrompts(world, 'held-out').map(formatPrompt);
+    const prompts = Array.from({ length: s.evalVideos }, (_, i) => heldOut[i % heldOut.length] as string);
+    const evalSeed = `${s.seed}/demo-eval`;
+    end = clock('before');
+    hooks.phase('before', s.evalVideos);
+    const before = await generateJudged(models, {
+      prompts,
+      seed: evalSeed,
+      numSteps: s.numSteps,
+      guidanceScale: s.guidanceScale,
+      onProgress: (d) => hooks.update(d),
+    });
+    const beforeFrames = await decodeVideos(
+      models,
+      tf.slice(before.latents, [0, 0, 0, 0, 0], [Math.min(s.samples, s.evalVideos), -1, -1, -1, -1]),
+    );
+    const labels = tf.tensor1d(
+      before.videos.map((v) => v.motionGood),
+      'float32',
+    );
+    const buckets = await evaluateBySigmaBucket(
+      pavrm,
+      {
+        ids: before.videos.map((v) => v.seed),
+        latents: before.latents,
+        labels,
+        conditioning: { text: before.text },
+      },
+      { seed: s.seed },
+    );
+    tf.dispose([before.latents, before.text, labels]);
+    end();
+
+    // 3. PRFL.
+    end = clock('prfl');
+    hooks.phase('PRFL', s.prflSteps);
+    const prflCurve: DemoResult['curves']['prfl'] = [];
+    await finetuneWithPrfl({
+      models,
+      reward: pavrm,
+      steps: s.prflSteps,
+      batchSize: s.prflBatch,
+      seed: s.seed,
+      prfl: { lr: s.prflLr, numSteps: s.numSteps },
+      checkpointDir: file('prfl'),
+      checkpointEvery: 10,
+      onStep: (m: PrflStepMetrics) => {
+        const point = { step: m.step, loss: m.loss, reward: m.reward.mean, k: m.k, sigma: m.sigmaNext };
+        prflCurve.push(point);
+        hooks.metrics({ stage: 'prfl', ...point });
+        hooks.update(m.step, { loss: m.loss, reward: point.reward });
+      },
+      ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
+    });
+    end();
+
+    // 4. After: the same prompts and seeds.
+    end = clock('after');
+    hooks.phase('after', s.evalVideos);
+    const after = await generateJudged(models, {
+      prompts,
+      seed: evalSeed,
+      numSteps: s.numSteps,
+      guidanceScale: s.guidanceScale,
+      onProgress: (d) => hooks.update(d),
+    });
+    const afterFrames = await decodeVideos(
+      models,
+      tf.slice(after.latents, [0, 0, 0, 0, 0], [Math.min(s.samples, s.evalVideos), -1, -1, -1, -1]),
+    );
+    tf.dispose([after.latents, after.text]);
+    end();
+
+    const b = rates(before.videos);
+    const a = rates(after.videos);
+    const result: DemoResult = {
+      settings: s,
+      backend: tf.getBackend(),
+      reward: {
+        trainVideos: trained.videos.length,
+        trainMotionGoodRate: trained.videos.filter((v) => v.motionGood).length / trained.videos.length,
+        buckets: buckets.buckets.map((x) => ({
+          low: x.bucket.low,
+          high: x.bucket.high,
+          accuracy: x.accuracy,
+          n: x.n,
+        })),
+        average: buckets.average.accuracy,
+      },
+      before: b,
+      after: a,
+      delta: {
+        motionGood: 100 * (a.motionGood.rate - b.motionGood.rate),
+        adherence: 100 * (a.adherence.rate - b.adherence.rate),
+      },
+      curves: {
+        pavrm: curveFromLog(file('metrics.jsonl'), 'reward', pavrmCurve),
+        prfl: curveFromLog(file('metrics.jsonl'), 'prfl', prflCurve),
+      },
+      seconds,
+      samples: beforeFrames.map((_, i) => ({
+        prompt: prompts[i] as string,
+        seed: `${evalSeed}-${i}`,
+        before: before.videos[i] as JudgedVideo,
+        after: after.videos[i] as JudgedVideo,
+      })),
+    };
+    await writeTextAtomic(file('result.json'), `${JSON.stringify(result, null, 2)}\n`);
+    return { result, frames: { before: beforeFrames, after: afterFrames } };
+  } finally {
+    pavrm.dispose();
+  }
+}
