@@ -90,7 +90,9 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     ['clips', clips],
   ] as const) {
     if (!Number.isInteger(v) || v < 1) {
-      throw new InvalidArgumentError(`finetuneWithPrfl: ${name} must be a positive integer, got ${String(v)}`);
+      throw new InvalidArgumentError(
+        `finetuneWithPrfl: ${name} must be a positive integer, got ${String(v)}`,
+      );
     }
   }
   const seed = options.seed ?? 1;
@@ -119,16 +121,19 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
       options.checkpointDir !== undefined && (await hasCheckpoint(options.checkpointDir))
         ? await PrflTrainer.resume(options.checkpointDir, components, trainerOptions)
         : new PrflTrainer(components, trainerOptions);
-    const result = await trainer.fit(tensorVideoSource({ latents: data.latents, conditioning: { text: data.text } }), {
-      epochs: Math.ceil((steps * batchSize) / clips) + 1,
-      batchSize,
-      dropLast: true,
-      maxSteps: steps,
-      ...(options.checkpointDir === undefined
-        ? {}
-        : { checkpointDir: options.checkpointDir, checkpointEvery: options.checkpointEvery ?? 20 }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+    const result = await trainer.fit(
+      tensorVideoSource({ latents: data.latents, conditioning: { text: data.text } }),
+      {
+        epochs: Math.ceil((steps * batchSize) / clips) + 1,
+        batchSize,
+        dropLast: true,
+        maxSteps: steps,
+        ...(options.checkpointDir === undefined
+          ? {}
+          : { checkpointDir: options.checkpointDir, checkpointEvery: options.checkpointEvery ?? 20 }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+    );
     return { step: result.step, metrics };
   } finally {
     trainer?.dispose();

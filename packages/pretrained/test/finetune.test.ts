@@ -33,7 +33,13 @@ describe('finetuneWithPrfl', () => {
     const before = snapshot(a.models.dit);
     const rewardBefore = snapshot(a.reward);
     const opts = { clips: 8, batchSize: 2, prfl: { numSteps: 4 } };
-    const whole = await finetuneWithPrfl({ ...a, ...opts, steps: 4, checkpointDir: path.join(tmp, 'a'), checkpointEvery: 2 });
+    const whole = await finetuneWithPrfl({
+      ...a,
+      ...opts,
+      steps: 4,
+      checkpointDir: path.join(tmp, 'a'),
+      checkpointEvery: 2,
+    });
     expect(whole.step).toBe(4);
     expect(whole.metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
     expect(whole.metrics.every((m) => Number.isFinite(m.loss) && m.sftLoss !== null)).toBe(true);
@@ -42,14 +48,28 @@ describe('finetuneWithPrfl', () => {
     expect(snapshot(a.reward)).toEqual(rewardBefore);
 
     const b = setup();
-    await finetuneWithPrfl({ ...b, ...opts, steps: 2, checkpointDir: path.join(tmp, 'b'), checkpointEvery: 2 });
-    const resumed = await finetuneWithPrfl({ ...b, ...opts, steps: 4, checkpointDir: path.join(tmp, 'b'), checkpointEvery: 2 });
+    await finetuneWithPrfl({
+      ...b,
+      ...opts,
+      steps: 2,
+      checkpointDir: path.join(tmp, 'b'),
+      checkpointEvery: 2,
+    });
+    const resumed = await finetuneWithPrfl({
+      ...b,
+      ...opts,
+      steps: 4,
+      checkpointDir: path.join(tmp, 'b'),
+      checkpointEvery: 2,
+    });
     expect(resumed.metrics.map((m) => m.step)).toEqual([3, 4]);
     expect(snapshot(b.models.dit)).toEqual(after);
   }, 60_000);
 
   it('refuses a bad budget', async () => {
     const a = setup();
-    await expect(finetuneWithPrfl({ ...a, steps: 0 })).rejects.toThrow(/steps must be a positive integer, got 0/);
+    await expect(finetuneWithPrfl({ ...a, steps: 0 })).rejects.toThrow(
+      /steps must be a positive integer, got 0/,
+    );
   });
 });

@@ -18,3 +18,20 @@ export {
 } from './train-reward.js';
 export { saveEmbedded } from './save-embedded.js';
 export { eta, formatDuration, progressLine } from './progress.js';
+export {
+  DEFAULT_VAE_PHASES,
+  inflateVae,
+  type TrainEmbeddedVaeOptions,
+  trainEmbeddedVae,
+  VAE_CHECKPOINT_FILE,
+  VAE_CHECKPOINT_FORMAT,
+  vaeLearningRate,
+  type VaePhase,
+  type VaeTrainProgress,
+} from './train-vae.js';
+export {
+  pretrain,
+  type PretrainOptions,
+  type PretrainProgress,
+  type PretrainResult,
+} from './pretrain.js';
