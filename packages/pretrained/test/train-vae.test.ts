@@ -43,6 +43,27 @@ describe('trainEmbeddedVae (wasm)', () => {
     expect(mean(losses.slice(-4))).toBeLessThan(0.7 * mean(losses.slice(0, 4)));
   });
 
+  it('trains in windows and inflates at the phase start, resuming exactly across the inflation', async () => {
+    const phases: VaePhase[] = [
+      { name: 'frames', steps: 2, batch: 2, frames: 1, size: 16, lr: 1e-3 },
+      { name: 'chunks', steps: 2, batch: 1, frames: 5, size: 32, inflate: true },
+    ];
+    const common = { seed: 'windows', phases, warmupSteps: 1, clipPool: 8, statsClips: 0 };
+    const whole = await trainEmbeddedVae(common);
+    const expected = await weightsOf(whole);
+    whole.dispose();
+    const ckpt = join(dir, 'windows');
+    // Stopped exactly at the end of the single-frame phase: the resumed run inflates first.
+    (await trainEmbeddedVae({ ...common, checkpointDir: ckpt, checkpointEvery: 2, stopAfter: 2 })).dispose();
+    const resumed = await trainEmbeddedVae({ ...common, checkpointDir: ckpt, checkpointEvery: 2 });
+    const got = await weightsOf(resumed);
+    for (const [k, v] of expected) expect(got.get(k), k).toEqual(v);
+    resumed.dispose();
+    await expect(
+      trainEmbeddedVae({ phases: [{ name: 'x', steps: 1, batch: 1, frames: 1, size: 12 }] }),
+    ).rejects.toThrow(/size must be a multiple of 8 up to 64, got 12/);
+  });
+
   it('resumes from a checkpoint to bit-identical weights and latent statistics', async () => {
     const phases: VaePhase[] = [
       { name: 'frames', steps: 3, batch: 1, frames: 1 },
