@@ -30,11 +30,15 @@ if (!Number.isSafeInteger(seed)) {
 
 await initBackend({ backend: values.backend });
 const controller = new AbortController();
-process.on('SIGINT', () => {
-  if (controller.signal.aborted) process.exit(130);
-  process.stderr.write('\nstopping at the next step (Ctrl-C again to quit at once)\n');
-  controller.abort();
-});
+// Ctrl-C, or SIGTERM (what `kill` and job runners send; a background job started by a shell ignores
+// SIGINT): stop at the next step, with a checkpoint.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(`\n${signal}: stopping at the next step (send it again to quit at once)\n`);
+    controller.abort();
+  });
+}
 
 let last = { stage: '', at: 0 };
 const firstDone = new Map();

@@ -86,6 +86,23 @@ describe('trainReward (stage 3: generations labelled by the oracle, PAVRM)', () 
     ]);
     whole.reward.dispose();
     resumed.reward.dispose();
+    // Generations made by another generator (another cache key) are made again, not reused.
+    const { openSafetensors } = await import('@prfl/tensor');
+    const key = async () => {
+      const r = await openSafetensors(path.join(tmp, 'b', 'generations.safetensors'));
+      const k = r.metadata?.cacheKey;
+      await r.close();
+      return k;
+    };
+    expect(await key()).toBe('');
+    const other = await trainReward({
+      ...base,
+      steps: 4,
+      runDir: path.join(tmp, 'b'),
+      cacheKey: 'generator step 9',
+    });
+    expect(await key()).toBe('generator step 9');
+    other.reward.dispose();
     await expect(trainReward({ models, steps: 0 })).rejects.toThrow(
       /steps must be a positive integer, got 0/,
     );

@@ -139,6 +139,8 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
       ...rewardOptions,
       models: { vae, textEncoder: gen.textEncoder, dit: gen.dit },
       runDir: path.join(runDir, 'reward'),
+      // Generations of another generator (an earlier, shorter run in this folder) are made again.
+      cacheKey: `generator step ${gen.step}`,
       onProgress: (p) =>
         options.onProgress?.({
           stage: p.phase === 'generate' ? 'generate' : 'reward',

@@ -66,6 +66,11 @@ export interface TrainRewardOptions {
   lrBackbone?: number;
   /** Folder of the generations cache (and, by default, of the checkpoints: `<runDir>/pavrm`). */
   runDir?: string;
+  /**
+   * What the cached generations must have been made with, besides their prompts and seeds (e.g. the
+   * generator's training step): a cache with another key is made again. Default ''.
+   */
+  cacheKey?: string;
   /** Checkpoints elsewhere than `<runDir>/pavrm` (ablations share one run's generations). */
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -228,9 +233,11 @@ async function cachedGenerations(
     ) {
       const reader = await openSafetensors(tensorsFile);
       try {
-        const t = await loadTensors(reader, ['latents', 'text']);
-        onProgress(prompts.length);
-        return { latents: t.latents as LatentVideo, text: t.text as tf.Tensor3D, videos };
+        if ((reader.metadata?.cacheKey ?? '') === (options.cacheKey ?? '')) {
+          const t = await loadTensors(reader, ['latents', 'text']);
+          onProgress(prompts.length);
+          return { latents: t.latents as LatentVideo, text: t.text as tf.Tensor3D, videos };
+        }
       } finally {
         await reader.close();
       }
@@ -245,7 +252,11 @@ async function cachedGenerations(
   });
   if (dir !== undefined && tensorsFile !== undefined && videosFile !== undefined) {
     await mkdir(dir, { recursive: true });
-    await saveSafetensors(tensorsFile, { latents: made.latents, text: made.text });
+    await saveSafetensors(
+      tensorsFile,
+      { latents: made.latents, text: made.text },
+      { metadata: { cacheKey: options.cacheKey ?? '' } },
+    );
     await writeFileAtomic(videosFile, async (write) => {
       await write(new TextEncoder().encode(`${JSON.stringify(made.videos, null, 1)}\n`));
     });
