@@ -68,3 +68,8 @@ export function renderCrops(crops: readonly ClipCrop[]): tf.Tensor5D {
     return parts.length === 1 ? (parts[0] as tf.Tensor5D) : (tf.concat(parts, 0) as tf.Tensor5D);
   });
 }
+
+/** Whole clips rendered and stacked into one batch [B, F, H, W, 3] (every clip the same size). */
+export function renderClips(specs: readonly ClipSpec[]): tf.Tensor5D {
+  return renderCrops(specs.map((spec) => ({ spec, start: 0, frames: spec.frames })));
+}

@@ -6,7 +6,8 @@
  * Works in Node and in browsers (no file system unless `checkpointDir` is given, in Node).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { formatPrompt, renderClip } from '@prfl/datasets';
+import { renderClips } from './clips.js';
+import { formatPrompt } from '@prfl/datasets';
 import type { TransformerTextEncoder, WanDiT, WanVAE } from '@prfl/models';
 import {
   CHECKPOINT_FILE,
@@ -59,14 +60,7 @@ export function goodClipData(
   const texts: tf.Tensor[] = [];
   for (let i = 0; i < specs.length; i += 8) {
     const chunk = specs.slice(i, i + 8);
-    const video = tf.tidy(() =>
-      tf.stack(
-        chunk.map((s) => {
-          const v = renderClip(s);
-          return tf.tensor4d(v.data, [v.frames, v.height, v.width, 3]);
-        }),
-      ),
-    ) as tf.Tensor5D;
+    const video = renderClips(chunk);
     latents.push(models.vae.encode(video));
     video.dispose();
     const { text, mask } = models.textEncoder.encode(chunk.map((s) => formatPrompt(s.said)));

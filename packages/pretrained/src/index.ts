@@ -38,6 +38,6 @@ export {
   type Rate,
   wilson,
 } from './evaluate-generator.js';
-export { renderCrops, tensorToVideo, videoToTensor, type ClipCrop } from './clips.js';
+export { type ClipCrop, renderClips, renderCrops, tensorToVideo, videoToTensor } from './clips.js';
 export { evaluateVae, type EvaluateVaeOptions, type VaeEvaluation } from './evaluate-vae.js';
 export { type FinetuneOptions, type FinetuneResult, finetuneWithPrfl, goodClipData } from './finetune.js';

@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { type ClipSpec, formatPrompt, renderClip } from '@prfl/datasets';
+import { renderClips } from '../clips.js';
+import { type ClipSpec, formatPrompt } from '@prfl/datasets';
 import {
   TransformerTextEncoder,
   type TextEncoderPresetName,
@@ -209,14 +210,7 @@ async function encodeClips(
   const parts: tf.Tensor[] = [];
   const chunk = 8;
   for (let i = 0; i < specs.length; i += chunk) {
-    const video = tf.tidy(() =>
-      tf.stack(
-        specs.slice(i, i + chunk).map((s) => {
-          const v = renderClip(s);
-          return tf.tensor4d(v.data, [v.frames, v.height, v.width, 3]);
-        }),
-      ),
-    ) as tf.Tensor5D;
+    const video = renderClips(specs.slice(i, i + chunk));
     parts.push(vae.encode(video));
     video.dispose();
     onProgress(Math.min(specs.length, i + chunk));
