@@ -51,6 +51,7 @@ describe('prfl demo --quick', () => {
     );
     expect(result.reward.buckets).toHaveLength(5);
     expect(result.curves.prfl.map((p: { step: number }) => p.step)).toEqual([1, 2, 3]);
+    expect(result.curves.pavrm.map((p: { step: number }) => p.step)).toEqual([1, 2, 3, 4]);
     const html = readFileSync(result.report, 'utf8');
     expect(html).toContain('id="before-after"');
     expect(html.match(/<img [^>]*src="data:image\/gif;base64,/g)).toHaveLength(4);

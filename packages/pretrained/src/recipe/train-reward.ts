@@ -141,9 +141,11 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   try {
     const { source, owned: made } = loss === 'bce' ? pointwise(data) : pairwise(data);
     owned.push(...made);
+    // Fewer videos (or pairs) than a batch: the batch is all of them, not none (dropLast would drop it).
+    const batch = Math.min(batchSize, source.size);
     const result = await trainer.fit(source, {
-      epochs: Math.ceil((steps * batchSize) / source.size) + 1,
-      batchSize,
+      epochs: Math.ceil((steps * batch) / source.size) + 1,
+      batchSize: batch,
       dropLast: true,
       maxSteps: steps,
       ...(ckptDir === undefined
