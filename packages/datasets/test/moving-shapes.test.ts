@@ -194,6 +194,25 @@ describe('sampleClip and renderClip', () => {
     ).toThrow(/states is empty/);
   });
 
+  it('draws a fixed background and keeps straight paths near the middle line with pathSpread 0', () => {
+    for (let i = 0; i < 40; i++) {
+      const prompt = { colour: 'red', shape: 'square', size: 'large', motion: MOTIONS[i % 4] } as const;
+      const free = sampleClip({ seed: `s${i}`, prompt });
+      const c = sampleClip({ seed: `s${i}`, prompt, background: { kind: 'solid', colour: 'black' }, pathSpread: 0 });
+      expect(c.drawn.background).toEqual({ kind: 'solid', colour: 'black' });
+      const m = c.drawn.motion as { kind: string; x0: number; y0: number; vx: number; vy: number };
+      // left/right: y near the middle (32 +- 4); up/down: x near it; the along-path draws are the free clip's.
+      const across = m.kind === 'left' || m.kind === 'right' ? m.y0 : m.x0;
+      expect(Math.abs(across - 32)).toBeLessThanOrEqual(4.01);
+      const f = free.drawn.motion as typeof m;
+      expect(Math.hypot(m.vx, m.vy)).toBeCloseTo(Math.hypot(f.vx, f.vy), 9);
+    }
+    expect(() => sampleClip({ seed: 1, pathSpread: 2 })).toThrow(/pathSpread must be a number in \[0, 1\], got 2/);
+    expect(() => sampleClip({ seed: 1, background: { kind: 'solid', colour: 'pink' } as never })).toThrow(
+      /background must be .* got \{"kind":"solid","colour":"pink"\}/,
+    );
+  });
+
   it('renders other sizes: 33 frames of 96 x 128', () => {
     const spec = sampleClip({ seed: 3, frames: 33, height: 96, width: 128, motionDefect: 'random' });
     const v = renderClip(spec);

@@ -1,13 +1,16 @@
 /**
  * The part of MovingShapes the embedded models learn: fewer colours, shapes, sizes and motions than the
  * whole world, so that a generator of a quarter of a million parameters, trained in minutes on a CPU,
- * draws them well. Backgrounds are the world's own (solid colours and gradients).
+ * draws them well. One background, and straight paths along the canvas's middle lines: a generator that
+ * small, trained on MovingShapes' random backgrounds and positions, learned colour but not shape or
+ * direction (its motion followed the prompt in 21% of 48 videos after 11000 steps, chance 25%).
  *
  * Prompts split compositionally, as the whole world does: a few colour x shape x motion combinations are
  * held out of every training stage and only used to judge the models on prompts they never saw, whose
  * words they all saw.
  */
 import {
+  type Background,
   type ClipSpec,
   type ColourName,
   type MotionKind,
@@ -33,6 +36,10 @@ export interface EmbeddedWorld {
    * every colour, shape and motion stays in training.
    */
   readonly heldOutModulus: number;
+  /** The one background of every clip (omitted: MovingShapes' random ones). */
+  readonly background?: Background;
+  /** How much of the canvas a path may use across its direction (0 to 1; `sampleClip`'s pathSpread; default 1). */
+  readonly pathSpread?: number;
 }
 
 /** What the shipped models were trained on. */
@@ -45,6 +52,8 @@ export const EMBEDDED_WORLD: EmbeddedWorld = Object.freeze({
   height: 64,
   width: 64,
   heldOutModulus: 6,
+  background: Object.freeze({ kind: 'solid', colour: 'black' }) as Background,
+  pathSpread: 0,
 });
 
 /** Whether a prompt's combination is one of the held-out ones (see `EmbeddedWorld.heldOutModulus`). */
@@ -117,6 +126,8 @@ export function sampleWorldClips(world: EmbeddedWorld, options: WorldClipOptions
         width: world.width,
         prompt,
         motionDefect: defect ? 'random' : 'none',
+        ...(world.background === undefined ? {} : { background: world.background }),
+        ...(world.pathSpread === undefined ? {} : { pathSpread: world.pathSpread }),
       }),
     );
   }

@@ -36,6 +36,7 @@ import {
   COLOURS,
   type ColourName,
   CONTRADICTING_MOTION,
+  type MotionKind,
   SHAPES,
   type ShapeName,
   SIZE_RADIUS_64,
@@ -101,6 +102,14 @@ export interface SampleClipOptions {
   /** A prompt mismatch to inject, 'random', or 'none' (default). */
   alignmentDefect?: AlignmentDefectKind | 'random' | 'none';
   id?: string;
+  /** Draw this background instead of a random one (the scene's other draws stay the same). */
+  background?: Background;
+  /**
+   * Fraction (0 to 1, default 1) of the canvas a straight path (left, right, up, down) may use across
+   * its direction: 0 keeps the path within 4 px of the canvas's middle line. Smaller worlds of fewer
+   * positions are what a tiny generator learns to follow a prompt in. Other motions ignore it.
+   */
+  pathSpread?: number;
 }
 
 /** Deformations may stretch a shape by up to this factor: paths keep room for it. */
@@ -142,6 +151,44 @@ function sampleBackground(rng: Generator): Background {
   const from = pick(rng, BACKGROUNDS);
   const to = otherThan<BackgroundName>(rng, BACKGROUNDS, from);
   return { kind: 'gradient', from, to, angle: rng.nextDouble() * 2 * Math.PI };
+}
+
+/** The bounds of a straight path narrowed across its direction to `spread` of their room (>= 8 px). */
+function narrowAcross(motion: MotionKind, b: Bounds, spread: number): Bounds {
+  if (!(typeof spread === 'number' && spread >= 0 && spread <= 1)) {
+    throw new InvalidArgumentError(`sampleClip: pathSpread must be a number in [0, 1], got ${String(spread)}`);
+  }
+  const narrow = (lo: number, hi: number): [number, number] => {
+    const mid = (lo + hi) / 2;
+    const half = Math.min((hi - lo) / 2, Math.max(4, ((hi - lo) * spread) / 2));
+    return [mid - half, mid + half];
+  };
+  if (motion === 'left' || motion === 'right') {
+    const [ymin, ymax] = narrow(b.ymin, b.ymax);
+    return { ...b, ymin, ymax };
+  }
+  if (motion === 'up' || motion === 'down') {
+    const [xmin, xmax] = narrow(b.xmin, b.xmax);
+    return { ...b, xmin, xmax };
+  }
+  return b;
+}
+
+function checkBackground(b: Background): Background {
+  const ok =
+    b !== null &&
+    typeof b === 'object' &&
+    ((b.kind === 'solid' && (BACKGROUNDS as readonly string[]).includes(b.colour)) ||
+      (b.kind === 'gradient' &&
+        (BACKGROUNDS as readonly string[]).includes(b.from) &&
+        (BACKGROUNDS as readonly string[]).includes(b.to) &&
+        Number.isFinite(b.angle)));
+  if (!ok) {
+    throw new InvalidArgumentError(
+      `sampleClip: background must be { kind: 'solid', colour } or { kind: 'gradient', from, to, angle } with colours of ${BACKGROUNDS.join(', ')}, got ${JSON.stringify(b)}`,
+    );
+  }
+  return b;
 }
 
 function checkCanvas(frames: number, height: number, width: number): void {
@@ -227,8 +274,13 @@ export function sampleClip(options: SampleClipOptions): ClipSpec {
   }
 
   const radius = sizeRadius(drawnAttrs.size, height, width);
-  const planBounds = centroidBounds(drawnAttrs.shape, radius, height, width, DEFORMATION_ROOM);
-  const background = sampleBackground(sceneRng);
+  const planBounds = narrowAcross(
+    drawnAttrs.motion,
+    centroidBounds(drawnAttrs.shape, radius, height, width, DEFORMATION_ROOM),
+    options.pathSpread ?? 1,
+  );
+  const drawnBackground = sampleBackground(sceneRng);
+  const background = options.background === undefined ? drawnBackground : checkBackground(options.background);
   const contactBounds = centroidBounds(drawnAttrs.shape, radius, height, width, 1);
   const motion = planMotion(
     drawnAttrs.motion,

@@ -185,7 +185,7 @@ export async function trainGenerator(options: TrainGeneratorOptions): Promise<Tr
 /**
  * Renders and encodes the clips (posterior mean, normalised latents [N, F', H', W', C]), eight per encoder
  * call. With `runDir`, the latents are cached there with the clip ids they belong to and read back when
- * the same clips are asked for again.
+ * the same clips (same specs, not merely the same ids) are asked for again.
  */
 async function encodeClips(
   vae: WanVAE,
@@ -194,7 +194,8 @@ async function encodeClips(
   onProgress: (done: number) => void,
 ): Promise<LatentVideo> {
   const file = runDir === undefined ? undefined : path.join(runDir, LATENTS_FILE);
-  const key = fingerprint(specs.map((s) => s.id).join('\n'));
+  // The whole spec, not just the id: a world with other scenes under the same seeds must not reuse latents.
+  const key = fingerprint(specs.map((s) => JSON.stringify(s)).join('\n'));
   if (file !== undefined && existsSync(file)) {
     const reader = await openSafetensors(file);
     try {
