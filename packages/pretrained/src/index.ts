@@ -3,6 +3,7 @@ export {
   type EmbeddedWorld,
   isHeldOut,
   sampleWorldClips,
+  wideScenes,
   type WorldClipOptions,
   worldPrompts,
 } from './world.js';

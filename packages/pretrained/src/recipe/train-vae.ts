@@ -37,7 +37,7 @@ import {
 } from '@prfl/tensor';
 import * as tf from '@tensorflow/tfjs-core';
 import { type ClipCrop, renderCrops, videoToTensor } from '../clips.js';
-import { EMBEDDED_WORLD, type EmbeddedWorld, sampleWorldClips } from '../world.js';
+import { EMBEDDED_WORLD, type EmbeddedWorld, sampleWorldClips, wideScenes } from '../world.js';
 
 /** One phase of the recipe: `steps` steps on batches of `batch` crops of `frames` consecutive frames. */
 export interface VaePhase {
@@ -116,7 +116,7 @@ export const DEFAULT_VAE_PHASES: readonly VaePhase[] = Object.freeze([
 export interface TrainEmbeddedVaeOptions {
   /** Seed of the initialisation, the clips, the crops and the noise (default 0). */
   seed?: number | string;
-  /** The world the clips come from (default EMBEDDED_WORLD). */
+  /** The world the clips come from (default `wideScenes(EMBEDDED_WORLD)`: its vocabulary on every scene). */
   world?: EmbeddedWorld;
   /** The phases (default DEFAULT_VAE_PHASES). */
   phases?: readonly VaePhase[];
@@ -216,7 +216,7 @@ function resolve(options: TrainEmbeddedVaeOptions): Resolved {
       `trainEmbeddedVae: seed must be a finite number or a string, got ${String(seed)}`,
     );
   }
-  const world = options.world ?? EMBEDDED_WORLD;
+  const world = options.world ?? wideScenes(EMBEDDED_WORLD);
   const phases = [...(options.phases ?? DEFAULT_VAE_PHASES)].map((p) => ({ ...p }));
   if (phases.length === 0) throw new InvalidArgumentError('trainEmbeddedVae: phases is empty');
   phases.forEach((p, i) => {
