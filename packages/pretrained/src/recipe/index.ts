@@ -3,6 +3,7 @@
  * package's main entry, which loads the shipped models, runs in Node and in browsers.
  */
 export {
+  EMBEDDED_DIT,
   type GeneratorProgress,
   type TrainedGenerator,
   type TrainGeneratorOptions,
