@@ -198,7 +198,12 @@ describe('sampleClip and renderClip', () => {
     for (let i = 0; i < 40; i++) {
       const prompt = { colour: 'red', shape: 'square', size: 'large', motion: MOTIONS[i % 4] } as const;
       const free = sampleClip({ seed: `s${i}`, prompt });
-      const c = sampleClip({ seed: `s${i}`, prompt, background: { kind: 'solid', colour: 'black' }, pathSpread: 0 });
+      const c = sampleClip({
+        seed: `s${i}`,
+        prompt,
+        background: { kind: 'solid', colour: 'black' },
+        pathSpread: 0,
+      });
       expect(c.drawn.background).toEqual({ kind: 'solid', colour: 'black' });
       const m = c.drawn.motion as { kind: string; x0: number; y0: number; vx: number; vy: number };
       // left/right: y near the middle (32 +- 4); up/down: x near it; the along-path draws are the free clip's.
@@ -207,7 +212,9 @@ describe('sampleClip and renderClip', () => {
       const f = free.drawn.motion as typeof m;
       expect(Math.hypot(m.vx, m.vy)).toBeCloseTo(Math.hypot(f.vx, f.vy), 9);
     }
-    expect(() => sampleClip({ seed: 1, pathSpread: 2 })).toThrow(/pathSpread must be a number in \[0, 1\], got 2/);
+    expect(() => sampleClip({ seed: 1, pathSpread: 2 })).toThrow(
+      /pathSpread must be a number in \[0, 1\], got 2/,
+    );
     expect(() => sampleClip({ seed: 1, background: { kind: 'solid', colour: 'pink' } as never })).toThrow(
       /background must be .* got \{"kind":"solid","colour":"pink"\}/,
     );

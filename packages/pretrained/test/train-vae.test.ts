@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { WanVAE } from '@prfl/models';
 import { initBackend, InvalidArgumentError, shutdownBackend } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trainEmbeddedVae, type VaePhase, vaeLearningRate } from '../src/recipe/index.js';
+import { trainEmbeddedVae, tuneVaeDecoder, type VaePhase, vaeLearningRate } from '../src/recipe/index.js';
 
 async function weightsOf(vae: WanVAE): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
@@ -150,6 +150,43 @@ describe('trainEmbeddedVae (wasm)', () => {
     await bad({ checkpointEvery: 0 }, /checkpointEvery/);
     await bad({ checkpointDir: '' }, /checkpointDir/);
     await bad({ seed: Number.POSITIVE_INFINITY }, /seed/);
+  });
+
+  it('tuneVaeDecoder trains the decoder alone: encoder weights, latents and statistics stay bit-identical', async () => {
+    const vae = await trainEmbeddedVae({
+      seed: 3,
+      phases: [{ name: 'frames', steps: 2, batch: 2, frames: 1 }],
+      clipPool: 16,
+      statsClips: 2,
+    });
+    const before = await weightsOf(vae);
+    const stats = { mean: [...vae.config.latentMean], std: [...vae.config.latentStd] };
+    const losses: number[] = [];
+    const tuned = await tuneVaeDecoder(vae, {
+      seed: 3,
+      phases: [{ name: 'decoder', steps: 3, batch: 1, frames: 5, decoderOnly: true }],
+      clipPool: 8,
+      onProgress: (p) => {
+        losses.push(p.loss);
+      },
+    });
+    expect(tuned).toBe(vae);
+    expect(losses).toHaveLength(3);
+    const after = await weightsOf(vae);
+    let decoderChanged = 0;
+    for (const [k, v] of before) {
+      const decoder = k.startsWith('decoder.') || k.startsWith('conv2.');
+      if (decoder) decoderChanged += after.get(k)!.some((x, i) => x !== v[i]) ? 1 : 0;
+      else expect(after.get(k), k).toEqual(v);
+    }
+    expect(decoderChanged).toBeGreaterThan(10);
+    expect({ mean: [...vae.config.latentMean], std: [...vae.config.latentStd] }).toEqual(stats);
+    // Every variable is trainable again afterwards.
+    expect(vae.trainableVariables()).toHaveLength(vae.namedVariables().size);
+    await expect(
+      tuneVaeDecoder(vae, { phases: [{ name: 'all', steps: 1, batch: 1, frames: 1 }] }),
+    ).rejects.toThrow(/decoderOnly: true/);
+    vae.dispose();
   });
 
   it('warms up, holds and decays the learning rate', () => {

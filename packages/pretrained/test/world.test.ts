@@ -12,7 +12,12 @@ describe('the embedded world', () => {
   });
 
   it('draws every clip on black with its path along a middle line of the canvas', () => {
-    const specs = sampleWorldClips(EMBEDDED_WORLD, { side: 'train', count: 48, seed: 'w', motionDefectRate: 0.25 });
+    const specs = sampleWorldClips(EMBEDDED_WORLD, {
+      side: 'train',
+      count: 48,
+      seed: 'w',
+      motionDefectRate: 0.25,
+    });
     expect(specs.filter((s) => s.labels.motionQuality === 0)).toHaveLength(12);
     // Across its direction a path stays within an 8 px band (the middle of the room the shape has).
     const bands = new Map<string, number[]>();

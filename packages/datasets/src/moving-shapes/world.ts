@@ -156,7 +156,9 @@ function sampleBackground(rng: Generator): Background {
 /** The bounds of a straight path narrowed across its direction to `spread` of their room (>= 8 px). */
 function narrowAcross(motion: MotionKind, b: Bounds, spread: number): Bounds {
   if (!(typeof spread === 'number' && spread >= 0 && spread <= 1)) {
-    throw new InvalidArgumentError(`sampleClip: pathSpread must be a number in [0, 1], got ${String(spread)}`);
+    throw new InvalidArgumentError(
+      `sampleClip: pathSpread must be a number in [0, 1], got ${String(spread)}`,
+    );
   }
   const narrow = (lo: number, hi: number): [number, number] => {
     const mid = (lo + hi) / 2;

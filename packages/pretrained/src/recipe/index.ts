@@ -20,10 +20,13 @@ export {
 export { saveEmbedded } from './save-embedded.js';
 export { eta, formatDuration, progressLine } from './progress.js';
 export {
+  DECODER_PHASES,
   DEFAULT_VAE_PHASES,
   inflateVae,
   type TrainEmbeddedVaeOptions,
   trainEmbeddedVae,
+  type TuneVaeDecoderOptions,
+  tuneVaeDecoder,
   VAE_CHECKPOINT_FILE,
   VAE_CHECKPOINT_FORMAT,
   vaeLearningRate,

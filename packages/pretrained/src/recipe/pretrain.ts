@@ -15,10 +15,15 @@ import { EMBEDDED_WORLD } from '../world.js';
 import { saveEmbedded } from './save-embedded.js';
 import { type TrainGeneratorOptions, trainGenerator } from './train-generator.js';
 import { type TrainRewardOptions, trainReward } from './train-reward.js';
-import { type TrainEmbeddedVaeOptions, trainEmbeddedVae } from './train-vae.js';
+import {
+  type TrainEmbeddedVaeOptions,
+  type TuneVaeDecoderOptions,
+  trainEmbeddedVae,
+  tuneVaeDecoder,
+} from './train-vae.js';
 
 export interface PretrainProgress {
-  stage: 'vae' | 'encode' | 'generator' | 'generate' | 'reward';
+  stage: 'vae' | 'decoder' | 'encode' | 'generator' | 'generate' | 'reward';
   done: number;
   total: number;
   elapsedMs: number;
@@ -36,6 +41,7 @@ export interface PretrainOptions {
   quick?: boolean;
   /** Stage options over the defaults (and over `quick`'s). */
   vae?: Partial<TrainEmbeddedVaeOptions>;
+  decoder?: Partial<TuneVaeDecoderOptions>;
   generator?: Partial<Omit<TrainGeneratorOptions, 'vae'>>;
   reward?: Partial<Omit<TrainRewardOptions, 'models'>>;
   log?: (line: string) => void;
@@ -57,6 +63,7 @@ const QUICK = {
     ],
     statsClips: 2,
   },
+  decoder: { phases: [{ name: 'decoder', steps: 2, batch: 1, frames: 5, decoderOnly: true }] },
   generator: { clips: 16, steps: 4, batchSize: 4, checkpointEvery: 2 },
   reward: { generations: 16, steps: 4, batchSize: 4, numSteps: 4, checkpointEvery: 2 },
 } as const;
@@ -108,6 +115,34 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     );
     if (stop()) return stopped(log);
     await saveWanVAE(vae, vaeFile);
+  }
+
+  // 1b. The decoder, on the narrow world's own clips (the encoder and every latent stay as they are).
+  const decoderOptions = { seed, ...(options.quick ? QUICK.decoder : {}), ...options.decoder };
+  const decoderFile = path.join(runDir, 'decoder', 'vae.safetensors');
+  if (existsSync(decoderFile)) {
+    log(`decoder: tuned already (${decoderFile})`);
+    vae.dispose();
+    vae = await loadWanVAE(decoderFile);
+  } else {
+    log("decoder: tuning on the world's clips");
+    await timed('decoder', () =>
+      tuneVaeDecoder(vae, {
+        ...decoderOptions,
+        checkpointDir: path.join(runDir, 'decoder'),
+        onProgress: (p) =>
+          options.onProgress?.({
+            stage: 'decoder',
+            done: p.step,
+            total: p.steps,
+            elapsedMs: p.elapsedMs,
+            metrics: { loss: p.loss },
+          }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      }),
+    );
+    if (stop()) return stopped(log);
+    await saveWanVAE(vae, decoderFile);
   }
 
   // 2. The text encoder and the DiT.
@@ -168,6 +203,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         quick: options.quick === true,
         backend: tf.getBackend(),
         vae: vaeOptions,
+        decoder: decoderOptions,
         generator: generatorOptions,
         reward: { ...rewardOptions, motionGoodRateOfGenerations: goodRate },
         secondsPerStage: times,

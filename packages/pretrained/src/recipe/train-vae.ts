@@ -68,7 +68,24 @@ export interface VaePhase {
    * multi-frame step, and the phase only has to learn motion.
    */
   inflate?: boolean;
+  /**
+   * Train only the decoder (and its post-quantisation convolution): the encoder, and so every latent and
+   * the latent statistics, stay exactly as they are. What a trained VAE can still learn after a generator
+   * was trained on its latents.
+   */
+  decoderOnly?: boolean;
 }
+
+/**
+ * The recipe's second VAE stage (`tuneVaeDecoder`): the decoder alone on whole clips of the embedded
+ * world itself. Measured on 200 held-out clips of that world, against the VAE it starts from: PSNR
+ * 25.6 -> 29.1 dB, the oracle's prompt-adherence label of the reconstruction equal to the clip's
+ * 90% -> 99% of the time; the motion-quality agreement (91% -> 90%) stays where the encoder's 4x time
+ * compression leaves it.
+ */
+export const DECODER_PHASES: readonly VaePhase[] = Object.freeze([
+  Object.freeze({ name: 'decoder', steps: 300, batch: 1, frames: 17, lr: 2e-4, decoderOnly: true }),
+]);
 
 /**
  * Makes the temporal taps of a VAE trained on single frames start from "no temporal mixing" (see
@@ -118,6 +135,11 @@ export interface TrainEmbeddedVaeOptions {
   seed?: number | string;
   /** The world the clips come from (default `wideScenes(EMBEDDED_WORLD)`: its vocabulary on every scene). */
   world?: EmbeddedWorld;
+  /**
+   * Continue training this VAE (in place; it is returned) instead of a new `WanVAE('tiny', { seed })`.
+   * Its latent statistics are kept unless `statsClips` > 0.
+   */
+  from?: WanVAE;
   /** The phases (default DEFAULT_VAE_PHASES). */
   phases?: readonly VaePhase[];
   /** Peak learning rate of AdamW where a phase sets none (default 2e-3). */
@@ -134,7 +156,7 @@ export interface TrainEmbeddedVaeOptions {
   clipPool?: number;
   /** Fraction of training clips with a motion defect (default 0.5). */
   motionDefectRate?: number;
-  /** Training clips whose posterior means give the latent statistics at the end (default 32; 0: keep mean 0 / std 1). */
+  /** Training clips whose posterior means give the latent statistics at the end (default 32, or 0 with `from`; 0: keep the VAE's). */
   statsClips?: number;
   /** Write a checkpoint here every `checkpointEvery` steps and at the end; resume from it when present. Node only. */
   checkpointDir?: string;
@@ -294,7 +316,7 @@ function resolve(options: TrainEmbeddedVaeOptions): Resolved {
     maxGradNorm,
     clipPool: checkInt('clipPool', options.clipPool ?? 4000, 1),
     motionDefectRate,
-    statsClips: checkInt('statsClips', options.statsClips ?? 32, 0),
+    statsClips: checkInt('statsClips', options.statsClips ?? (options.from === undefined ? 32 : 0), 0),
     checkpointDir: options.checkpointDir,
     checkpointEvery: checkInt('checkpointEvery', options.checkpointEvery ?? 100, 1),
     resume: options.resume ?? true,
@@ -364,7 +386,7 @@ function stepBatch(
 
 /** The options as plain JSON, for the checkpoint's record. */
 function optionsRecord(o: Resolved): Record<string, unknown> {
-  const { world, checkpointDir: _dir, stopAfter: _stop, ...rest } = o;
+  const { world, checkpointDir: _dir, stopAfter: _stop, ...rest } = o as Resolved & { from?: unknown };
   return { ...rest, world: { ...world } };
 }
 
@@ -515,8 +537,17 @@ export async function trainEmbeddedVae(options: TrainEmbeddedVaeOptions = {}): P
     seed: `${String(o.seed)}/vae-clips`,
     motionDefectRate: o.motionDefectRate,
   });
-  const vae = new WanVAE('tiny', { seed: o.seed });
+  if (options.from !== undefined && !(options.from instanceof WanVAE)) {
+    throw new InvalidArgumentError('trainEmbeddedVae: from must be a WanVAE');
+  }
+  const vae = options.from ?? new WanVAE('tiny', { seed: o.seed });
   const optimizer = new AdamW(vae.trainableVariables(), { lr: o.lr, weightDecay: 0 });
+  const encoderVars = [...vae.namedVariables()]
+    .filter(([k]) => !k.startsWith('decoder.') && !k.startsWith('conv2.'))
+    .map(([, v]) => v);
+  const trainEncoder = (on: boolean) => {
+    for (const v of encoderVars) v.trainable = on;
+  };
   try {
     let step = 0;
     if (o.checkpointDir !== undefined && o.resume)
@@ -531,6 +562,7 @@ export async function trainEmbeddedVae(options: TrainEmbeddedVaeOptions = {}): P
       optimizer.setLearningRate(lr);
       const batch = stepBatch(pool, phase, o.world.frames, o.seed, step);
       let result: Awaited<ReturnType<typeof vaeTrainStep>>;
+      trainEncoder(phase.decoderOnly !== true);
       try {
         result = await vaeTrainStep(vae, optimizer, batch, {
           beta: phase.beta ?? 0,
@@ -540,6 +572,7 @@ export async function trainEmbeddedVae(options: TrainEmbeddedVaeOptions = {}): P
         });
       } finally {
         batch.dispose();
+        trainEncoder(true);
       }
       const done = step + 1;
       if (o.checkpointDir !== undefined && (done % o.checkpointEvery === 0 || done === end)) {
@@ -574,11 +607,42 @@ export async function trainEmbeddedVae(options: TrainEmbeddedVaeOptions = {}): P
     }
     return vae;
   } catch (e) {
-    vae.dispose();
+    if (options.from === undefined) vae.dispose();
     throw e;
   } finally {
     optimizer.dispose();
   }
+}
+
+export interface TuneVaeDecoderOptions
+  extends Omit<TrainEmbeddedVaeOptions, 'from' | 'phases' | 'world' | 'statsClips'> {
+  /** The world whose clips the decoder learns (default EMBEDDED_WORLD: the narrow world itself). */
+  world?: EmbeddedWorld;
+  /** Default DECODER_PHASES. */
+  phases?: readonly VaePhase[];
+}
+
+/**
+ * Trains the decoder of a trained VAE, in place, on whole clips of the embedded world (DECODER_PHASES):
+ * sharper reconstructions of the world's own scenes with the latents unchanged. Checkpoints and resumes
+ * like `trainEmbeddedVae` (use its own checkpointDir).
+ */
+export async function tuneVaeDecoder(vae: WanVAE, options: TuneVaeDecoderOptions = {}): Promise<WanVAE> {
+  const phases = options.phases ?? DECODER_PHASES;
+  if (phases.some((p) => p.decoderOnly !== true)) {
+    throw new InvalidArgumentError(
+      'tuneVaeDecoder: every phase must have decoderOnly: true (the latents must not change)',
+    );
+  }
+  return trainEmbeddedVae({
+    warmupSteps: 0,
+    decayFraction: 0,
+    ...options,
+    world: options.world ?? EMBEDDED_WORLD,
+    phases,
+    from: vae,
+    statsClips: 0,
+  });
 }
 
 /** Whole clips as tensors, one at a time (each disposed when the next is drawn and at the end). */
