@@ -196,7 +196,8 @@ describe('sampleClip and renderClip', () => {
 
   it('draws a fixed background and keeps straight paths near the middle line with pathSpread 0', () => {
     for (let i = 0; i < 40; i++) {
-      const prompt = { colour: 'red', shape: 'square', size: 'large', motion: MOTIONS[i % 4] } as const;
+      const motion = (['left', 'right', 'up', 'down'] as const)[i % 4] ?? 'left';
+      const prompt = { colour: 'red', shape: 'square', size: 'large', motion } as const;
       const free = sampleClip({ seed: `s${i}`, prompt });
       const c = sampleClip({
         seed: `s${i}`,
