@@ -25,13 +25,13 @@ describe('pretrain --quick', () => {
       onProgress: (p) => stages.add(p.stage),
       log: (l) => lines.push(l),
     });
-    expect([...stages].sort()).toEqual(['encode', 'generate', 'generator', 'reward', 'vae']);
+    expect([...stages].sort()).toEqual(['decoder', 'encode', 'generate', 'generator', 'reward', 'vae']);
     expect(r.manifest.recipe).toMatchObject({
       seed: 1,
       quick: true,
       command: 'npm run pretrain -w @prfl/pretrained',
     });
-    expect(readdirSync(runDir).sort()).toEqual(['generator', 'reward', 'vae']);
+    expect(readdirSync(runDir).sort()).toEqual(['decoder', 'generator', 'reward', 'vae']);
     const m = await loadEmbedded({ from: out });
     expect(m.reward).toBeDefined();
     disposeEmbedded(m);
@@ -45,6 +45,7 @@ describe('pretrain --quick', () => {
       log: (l) => lines.push(l),
     });
     expect(lines).toContain(`vae: trained already (${path.join(runDir, 'vae', 'vae.safetensors')})`);
+    expect(lines).toContain(`decoder: tuned already (${path.join(runDir, 'decoder', 'vae.safetensors')})`);
     // Cached clips and generations, finished trainings: nothing is recomputed.
     expect([...again].sort()).toEqual(['encode', 'generate']);
   }, 180_000);
