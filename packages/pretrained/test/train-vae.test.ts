@@ -159,6 +159,9 @@ describe('trainEmbeddedVae (wasm)', () => {
       clipPool: 16,
       statsClips: 2,
     });
+    // A variable frozen by the caller stays frozen (and out of the optimizer).
+    const frozen = vae.namedVariables().get('encoder.conv1.bias')!;
+    frozen.trainable = false;
     const before = await weightsOf(vae);
     const stats = { mean: [...vae.config.latentMean], std: [...vae.config.latentStd] };
     const losses: number[] = [];
@@ -181,8 +184,9 @@ describe('trainEmbeddedVae (wasm)', () => {
     }
     expect(decoderChanged).toBeGreaterThan(10);
     expect({ mean: [...vae.config.latentMean], std: [...vae.config.latentStd] }).toEqual(stats);
-    // Every variable is trainable again afterwards.
-    expect(vae.trainableVariables()).toHaveLength(vae.namedVariables().size);
+    // Every variable is as trainable afterwards as before.
+    expect(frozen.trainable).toBe(false);
+    expect(vae.trainableVariables()).toHaveLength(vae.namedVariables().size - 1);
     await expect(
       tuneVaeDecoder(vae, { phases: [{ name: 'all', steps: 1, batch: 1, frames: 1 }] }),
     ).rejects.toThrow(/decoderOnly: true/);

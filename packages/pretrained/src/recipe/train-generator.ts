@@ -53,7 +53,7 @@ export interface TrainGeneratorOptions {
   clips?: number;
   /** Fraction of them with a motion defect (default 0.25). */
   motionDefectRate?: number;
-  /** SFT micro-steps (default 10000: about 62 minutes on one core at 0.37 s per step). */
+  /** SFT micro-steps (default 10000; the shipped run's progress log read 0.37-0.43 s per step on one core). */
   steps?: number;
   /** Clips per step (default 8). */
   batchSize?: number;
@@ -88,7 +88,7 @@ const LATENTS_FILE = 'latents.safetensors';
  * guidance 4): the `tiny` DiT (D 64, 4 heads of 16) learned colour but not shape or direction in 11000
  * steps; with 2 heads of 32 it still made scattered fragments after 2500 steps on a world of one shape;
  * this one made one coherent shape per video after 1000 steps and, after 3500, the prompt's shape 53%
- * and direction 50% of the time. Its step takes about twice `tiny`'s (0.37 s against 0.19 s).
+ * and direction 50% of the time. Its step took about twice `tiny`'s in those runs' progress logs.
  */
 export const EMBEDDED_DIT: Partial<WanDiTConfig> = Object.freeze({ dim: 128, ffnDim: 256, numHeads: 4 });
 

@@ -386,7 +386,7 @@ function stepBatch(
 
 /** The options as plain JSON, for the checkpoint's record. */
 function optionsRecord(o: Resolved): Record<string, unknown> {
-  const { world, checkpointDir: _dir, stopAfter: _stop, ...rest } = o as Resolved & { from?: unknown };
+  const { world, checkpointDir: _dir, stopAfter: _stop, ...rest } = o;
   return { ...rest, world: { ...world } };
 }
 
@@ -542,8 +542,9 @@ export async function trainEmbeddedVae(options: TrainEmbeddedVaeOptions = {}): P
   }
   const vae = options.from ?? new WanVAE('tiny', { seed: o.seed });
   const optimizer = new AdamW(vae.trainableVariables(), { lr: o.lr, weightDecay: 0 });
+  // The encoder's variables that train (a frozen one stays frozen), switched off in decoderOnly phases.
   const encoderVars = [...vae.namedVariables()]
-    .filter(([k]) => !k.startsWith('decoder.') && !k.startsWith('conv2.'))
+    .filter(([k, v]) => v.trainable && !k.startsWith('decoder.') && !k.startsWith('conv2.'))
     .map(([, v]) => v);
   const trainEncoder = (on: boolean) => {
     for (const v of encoderVars) v.trainable = on;
