@@ -11,6 +11,8 @@ export {
   worldTokenizer,
 } from './train-generator.js';
 export {
+  GENERATIONS_FILE,
+  VIDEOS_FILE,
   preferencePairs,
   type RewardProgress,
   type TrainedReward,

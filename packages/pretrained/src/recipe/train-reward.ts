@@ -85,8 +85,10 @@ export interface TrainedReward {
   step: number;
 }
 
-const GENERATIONS_FILE = 'generations.safetensors';
-const VIDEOS_FILE = 'generations.json';
+/** The labelled generations in a run folder: latents [N, F', H', W', C] and text [N, L, D] (metadata cacheKey). */
+export const GENERATIONS_FILE = 'generations.safetensors';
+/** Beside it: one JudgedVideo per generation, in the same order. */
+export const VIDEOS_FILE = 'generations.json';
 
 /** Generates, labels and trains; resumes from `runDir` when it holds generations or a checkpoint. */
 export async function trainReward(options: TrainRewardOptions): Promise<TrainedReward> {
