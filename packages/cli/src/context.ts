@@ -17,8 +17,14 @@ export interface CommandContext {
   progress: Progress;
   /** Aborted by the first Ctrl-C. */
   signal: AbortSignal;
-  /** The merged configuration: defaults < --config files < --set < `overrides` (the command's own options). */
-  config(overrides?: ResolveConfigOptions['overrides']): Promise<ResolvedConfig>;
+  /**
+   * The merged configuration: defaults < `defaults` (the command's) < --config files < --set <
+   * `overrides` (the command's own options).
+   */
+  config(
+    overrides?: ResolveConfigOptions['overrides'],
+    defaults?: ResolveConfigOptions['defaults'],
+  ): Promise<ResolvedConfig>;
   /** Starts the --backend backend (commands that compute call this). */
   backend(): Promise<string>;
   /** A path from the command line, resolved against the working folder. */
@@ -43,11 +49,12 @@ export async function withContext<T>(
     global,
     progress,
     signal: interrupt.signal,
-    config: (overrides) =>
+    config: (overrides, defaults) =>
       resolveConfig({
         files: global.config.map((f) => path.resolve(io.cwd, f)),
         set: global.set,
         ...(overrides !== undefined ? { overrides } : {}),
+        ...(defaults !== undefined ? { defaults } : {}),
       }),
     backend: async () => (await startBackend(global.backend)).name,
     resolve: (p) => path.resolve(io.cwd, p),

@@ -4,12 +4,18 @@
  * line on stderr), 1 an unexpected error (its stack), 130 Ctrl-C.
  */
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument, Option } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { configCommand } from './commands/config.js';
 import { demoCommand, formatDemo } from './commands/demo.js';
+import { evalRewardCommand, formatEvalReward } from './commands/eval-reward.js';
+import { DEFAULT_EXPORT_DIR, EXPORT_TARGETS, exportRun, formatExport } from './commands/export.js';
 import { formatGenerate, generate } from './commands/generate.js';
 import { formatInspect, inspectPath } from './commands/inspect.js';
 import { formatPretrain, pretrainCommand } from './commands/pretrain.js';
+import { formatSample, sample } from './commands/sample.js';
 import { formatScore, score } from './commands/score.js';
+import { formatTrain, TRAIN_METHODS, trainCommand } from './commands/train.js';
+import { formatTrainReward, trainRewardCommand } from './commands/train-reward.js';
 import { withContext } from './context.js';
 import { describeFailure, EXIT } from './errors.js';
 import { addGlobalOptions } from './global-options.js';
@@ -173,6 +179,60 @@ export function createProgram(io: CliIo): Command {
     );
 
   program
+    .command('sample')
+    .description(
+      'inference-time process reward: sample N seeds of a prompt, let the PAVRM score their noisy latents part-way, finish only the best; writes a GIF per kept video and result.json (--compare: vs no pruning and best-of-N)',
+    )
+    .requiredOption('--prompt <text>', 'a prompt of the MovingShapes grammar')
+    .option('--seeds <n>', 'N: seeds sampled together', integer(1), 8)
+    .option(
+      '--prune-at <step>',
+      'prune after this many sampling steps (default: a quarter of --steps)',
+      integer(0),
+    )
+    .option('--keep <k>', 'K: seeds that survive the pruning (default N / 4, at least 1)', integer(1))
+    .option(
+      '--threshold <p>',
+      'keep instead the seeds whose PAVRM probability is >= p, in (0, 1) (at least the best one)',
+      number,
+    )
+    .option(
+      '--steps <n>',
+      'sampling steps (default 20, or prfl.sampling.num_steps from a config)',
+      integer(1),
+    )
+    .option(
+      '--guidance <g>',
+      'classifier-free guidance scale (default 4, or prfl.sampling.guidance_scale from a config)',
+      number,
+    )
+    .option(
+      '--seed <n>',
+      'seed of the initial noise (config eval.seed); seed i uses "<seed>-<i>"',
+      integer(0),
+    )
+    .option('--weights <dir>', 'weights folder (default: the embedded weights of @prfl/pretrained)')
+    .option('--run-dir <dir>', 'run folder (default runs/sample-<time>)')
+    .option(
+      '--compare',
+      'also finish every seed without pruning: oracle motion-good rate and compute of no pruning, early pruning and best-of-N',
+    )
+    .addHelpText(
+      'after',
+      examples([
+        'prfl sample --prompt "a large red circle moving left"',
+        'prfl sample --prompt "a large red circle moving left" --seeds 16 --keep 4 --compare',
+        'prfl sample --prompt "a large blue square moving up" --prune-at 3 --threshold 0.2 --json',
+      ]),
+    )
+    .action(async (opts, cmd: Command) =>
+      withContext(io, cmd, async (ctx) => {
+        const r = await sample(ctx, opts);
+        ctx.result(formatSample(r), r);
+      }),
+    );
+
+  program
     .command('demo')
     .description(
       'the paper in minutes: videos of the embedded generator labelled by the oracle, a PAVRM trained on them, PRFL fine-tuning, the oracle before and after on held-out prompts and seeds; writes report.html',
@@ -195,6 +255,127 @@ export function createProgram(io: CliIo): Command {
       withContext(io, cmd, async (ctx) => {
         const r = await demoCommand(ctx, opts);
         ctx.result(formatDemo(r), r);
+      }),
+    );
+
+  program
+    .command('train-reward')
+    .description(
+      "train a PAVRM on the generator's own videos labelled by the oracle (or on the reference's data layout with --data), judge it per sigma bucket on held-out prompts and seeds; writes a weights folder",
+    )
+    .addOption(
+      new Option(
+        '--space <space>',
+        "latent: a PAVRM on noisy latents; pixel: the RGB ReFL baseline's reward on decoded frames",
+      )
+        .choices(['latent', 'pixel'])
+        .default('latent'),
+    )
+    .addOption(
+      new Option(
+        '--frames <frames>',
+        'pixel space: train on all decoded frames or the first (as rgb-refl decodes)',
+      ).choices(['all', 'first']),
+    )
+    .option('--videos <n>', 'videos of the training prompts to generate and label (default 768)', integer(1))
+    .option('--steps <n>', 'training steps (config optimizer.max_train_steps; default 1500)', integer(1))
+    .option('--seed <n>', 'seed of the videos, the head and the sigmas (config train.seed)', integer(0))
+    .option(
+      '--data <list>',
+      'a .list of meta JSONs in the reference layout instead of generating (repeatable; config dataset.meta_file_list)',
+      collect,
+    )
+    .option('--eval-videos <n>', 'held-out videos judged after training (0: none)', integer(0), 112)
+    .option('--weights <dir>', 'weights folder of the generator (default: the embedded weights)')
+    .option('--run-dir <dir>', 'run folder (default runs/train-reward-<time>)')
+    .option('--resume <run>', 'continue a stopped run with its own configuration')
+    .addHelpText(
+      'after',
+      examples([
+        'prfl train-reward --videos 256 --steps 400',
+        'prfl train-reward --set lrm.pool=mean --set lrm.feature_layer=1 --json',
+        'prfl train-reward --set lrm.loss=bt --weights runs/train-20261207-120000/weights',
+        'prfl train-reward --data export/data/train.list --eval-videos 0',
+        'prfl train-reward --space pixel --videos 256 --steps 600   # for prfl train --method rgb-refl',
+        'prfl train-reward --resume runs/train-reward-20261207-101500',
+      ]),
+    )
+    .action(async (opts, cmd: Command) =>
+      withContext(io, cmd, async (ctx) => {
+        const r = await trainRewardCommand(ctx, opts);
+        ctx.result(formatTrainReward(r), r);
+      }),
+    );
+
+  program
+    .command('eval-reward')
+    .description(
+      "judge the PAVRM of a weights folder the paper's way: five sigma buckets, one random sigma per bucket per video, accuracy and ROC-AUC, on held-out generations labelled by the oracle (or --data)",
+    )
+    .option('--videos <n>', 'held-out videos to generate and label', integer(1), 112)
+    .option('--seed <n>', 'seed of the videos and the sigmas (config eval.seed)', integer(0))
+    .option('--steps <n>', 'sampling steps (config prfl.sampling.num_steps)', integer(1))
+    .option('--guidance <g>', 'guidance scale (config prfl.sampling.guidance_scale)', number)
+    .option(
+      '--data <list>',
+      'a .list of meta JSONs in the reference layout instead (repeatable; config dataset.val_meta_file_list)',
+      collect,
+    )
+    .option('--weights <dir>', 'weights folder (default: the embedded weights)')
+    .option('--run-dir <dir>', 'run folder (default runs/eval-reward-<time>)')
+    .addHelpText(
+      'after',
+      examples([
+        'prfl eval-reward',
+        'prfl eval-reward --weights runs/train-reward-20261207-101500/weights --videos 224 --json',
+        'prfl eval-reward --data export/data/train.list',
+      ]),
+    )
+    .action(async (opts, cmd: Command) =>
+      withContext(io, cmd, async (ctx) => {
+        const r = await evalRewardCommand(ctx, opts);
+        ctx.result(formatEvalReward(r), r);
+      }),
+    );
+
+  program
+    .command('train')
+    .description(
+      'fine-tune the generator of a weights folder with PRFL or a baseline (sft, rwr, rgb-refl), then judge base and fine-tuned on held-out prompts and seeds; writes a weights folder',
+    )
+    .addOption(
+      new Option('--method <method>', 'what to train with').choices([...TRAIN_METHODS]).default('prfl'),
+    )
+    .option('--steps <n>', 'micro-steps (config optimizer.max_train_steps; default 60)', integer(1))
+    .option('--seed <n>', 'seed of every draw (config train.seed)', integer(0))
+    .option('--clips <n>', 'training clips of the SFT term (and of rwr)', integer(1), 128)
+    .addOption(
+      new Option('--k-range <range>', 'where the reward step k is drawn (default: the whole chain)').choices([
+        'full',
+        'early',
+        'middle',
+        'late',
+      ]),
+    )
+    .option('--eval-videos <n>', 'held-out videos judged before and after (0: none)', integer(0), 112)
+    .option('--pixel-reward <file>', 'the pixel reward of --method rgb-refl (a .safetensors)')
+    .option('--weights <dir>', 'weights folder (default: the embedded weights)')
+    .option('--run-dir <dir>', 'run folder (default runs/train-<time>)')
+    .option('--resume <run>', 'continue a stopped run with its own configuration')
+    .addHelpText(
+      'after',
+      examples([
+        'prfl train',
+        'prfl train --method sft --steps 60 --json',
+        'prfl train --steps 120 --set optimizer.learning_rate=5e-5 --set prfl.reward_weight=0.2',
+        'prfl train --weights runs/train-reward-20261207-101500/weights --k-range early',
+        'prfl train --resume runs/train-20261207-103000',
+      ]),
+    )
+    .action(async (opts, cmd: Command) =>
+      withContext(io, cmd, async (ctx) => {
+        const r = await trainCommand(ctx, opts);
+        ctx.result(formatTrain(r), r);
       }),
     );
 
@@ -224,6 +405,63 @@ export function createProgram(io: CliIo): Command {
       withContext(io, cmd, async (ctx) => {
         const r = await pretrainCommand(ctx, opts);
         ctx.result(formatPretrain(r), r);
+      }),
+    );
+
+  program
+    .command('bench')
+    .description(
+      'time the method on this machine: seconds and peak memory per generation, PAVRM and training step (PRFL, SFT, RWR, RGB ReFL), or the backend matMul peak; writes JSON',
+    )
+    .argument('[name]', 'which benchmark: steps (default), matmul, or list to name them all')
+    .option('--weights <dir>', 'weights folder (default: the embedded weights of @prfl/pretrained)')
+    .option('--batch-size <n>', 'videos per measured batch', integer(1), 2)
+    .option('--repeats <n>', 'measured calls per item (median and fastest reported)', integer(1), 5)
+    .option('--warmup <n>', 'unmeasured calls per item before them', integer(0), 1)
+    .option('--out <file>', 'the JSON result (default <run folder>/bench-<name>.json in runs/bench-<time>)')
+    .addHelpText(
+      'after',
+      examples([
+        'prfl bench list',
+        'prfl bench steps --json',
+        'prfl bench steps --batch-size 4 --repeats 10 --out steps-b4.json',
+        'prfl bench matmul --backend cpu',
+      ]),
+    )
+    .action(async (name: string | undefined, opts, cmd: Command) =>
+      withContext(io, cmd, (ctx) =>
+        benchCommand(
+          ctx,
+          name,
+          opts,
+          (cmd.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [],
+        ),
+      ),
+    );
+
+  program
+    .command('export')
+    .description(
+      "write a run folder in the files the PyTorch reference (HY-Video-PRFL) takes: its generations as meta JSONs + .npy + a .list, the DiT in Wan's layout, the PAVRM's three parts, LoRA adapters, config.yaml and a README",
+    )
+    .argument('<run>', 'run folder of prfl train, train-reward or demo')
+    .addOption(
+      new Option('--to <layout>', 'the layout to write').choices([...EXPORT_TARGETS]).makeOptionMandatory(),
+    )
+    .option('--out <dir>', `folder to write, new or empty (default <run>/${DEFAULT_EXPORT_DIR})`)
+    .option('--force', 'replace --out when it exists and is not empty')
+    .addHelpText(
+      'after',
+      examples([
+        'prfl export --to reference runs/train-20261207-103000',
+        'prfl export --to reference runs/train-20261207-103000 --set model.base_path=/models/Wan2.1-T2V-1.3B --force',
+        'prfl export --to reference runs/demo-20261207-101500 --out /data/prfl-export --force --json',
+      ]),
+    )
+    .action(async (target: string, opts, cmd: Command) =>
+      withContext(io, cmd, async (ctx) => {
+        const r = await exportRun(ctx, target, opts);
+        ctx.result(formatExport(r), r);
       }),
     );
 

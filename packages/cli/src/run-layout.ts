@@ -6,6 +6,7 @@
  *                               what the run trained: `--weights RUN/weights` loads it in every command
  *     generations.safetensors   labelled generations: latents [N, F', H', W', C], text [N, L, D]
  *     generations.json          one judged video per generation (prompt, seed, oracle labels), same order
+ *     pixel-reward.safetensors  instead of weights/ for `prfl train-reward --space pixel`
  *     checkpoints/              the trainer's checkpoints (resume)
  *     eval.json                 the run's evaluation
  *
@@ -17,3 +18,5 @@ export { GENERATIONS_FILE, VIDEOS_FILE as GENERATIONS_JSON_FILE } from '@prfl/pr
 export const RUN_WEIGHTS_DIR = 'weights';
 export const CHECKPOINTS_DIR = 'checkpoints';
 export const EVAL_FILE = 'eval.json';
+/** `prfl train-reward --space pixel`: the RGB ReFL baseline's reward (instead of weights/). */
+export const PIXEL_REWARD_FILE = 'pixel-reward.safetensors';

@@ -21,6 +21,7 @@ import { evaluateBySigmaBucket } from '@prfl/reward';
 import { initBackend } from '@prfl/tensor';
 import {
   disposeEmbedded,
+  disposePavrm,
   EMBEDDED_WORLD,
   evaluateGenerator,
   evaluateVae,
@@ -182,7 +183,7 @@ if (values.ablations) {
       ...(await buckets(trained.reward)),
       seconds: Math.round((performance.now() - t) / 1000),
     });
-    trained.reward.dispose();
+    disposePavrm(trained.reward);
   }
 }
 tf.dispose([gens.latents, gens.text, labels]);

@@ -157,9 +157,20 @@ export async function loadEmbedded(options: LoadEmbeddedOptions = {}): Promise<E
   }
 }
 
+/**
+ * Frees a PAVRM built on its own backbone (a `dit.truncate(K)` copy, as loadEmbedded and the recipe make
+ * them): its head and its backbone's variables. `Pavrm.dispose` alone frees the head only, since a
+ * backbone may be shared.
+ */
+export function disposePavrm(reward: Pavrm): void {
+  reward.dispose();
+  const backbone = reward.backbone as { dispose?: () => void };
+  backbone.dispose?.();
+}
+
 /** Frees every model's variables. */
 export function disposeEmbedded(models: EmbeddedModels): void {
-  models.reward?.dispose();
+  if (models.reward !== undefined) disposePavrm(models.reward);
   models.dit.dispose();
   models.textEncoder.dispose();
   models.vae.dispose();

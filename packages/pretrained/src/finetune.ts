@@ -11,6 +11,7 @@ import { formatPrompt } from '@prfl/datasets';
 import type { TransformerTextEncoder, WanDiT, WanVAE } from '@prfl/models';
 import {
   CHECKPOINT_FILE,
+  type LatentDecoder,
   PrflTrainer,
   type PrflStepMetrics,
   type PrflTrainerOptions,
@@ -21,11 +22,21 @@ import { EMBEDDED_WORLD, type EmbeddedWorld, sampleWorldClips } from './world.js
 
 export interface FinetuneOptions {
   models: { textEncoder: TransformerTextEncoder; dit: WanDiT; vae: WanVAE };
-  /** The frozen latent reward (the embedded PAVRM, or one trained on fresh generations). */
-  reward: LatentRewardModel;
+  /**
+   * The frozen reward (the embedded PAVRM, one trained on fresh generations, or a pixel reward for RGB
+   * ReFL); not needed by SFT alone (`prfl: SFT_PRESET`).
+   */
+  reward?: LatentRewardModel;
   world?: EmbeddedWorld;
   /** Good-motion training clips for the SFT term and the prompts of the rollouts (default 128). */
   clips?: number;
+  /**
+   * Fraction of those clips drawn with a motion defect (default 0: PRFL's SFT term and SFT learn from good
+   * clips; reward-weighted regression weights a mix by the reward).
+   */
+  clipMotionDefectRate?: number;
+  /** A decoder for the pixel readout of RGB ReFL (`prfl: RGB_REFL_PRESET` with a pixel reward). */
+  decoder?: LatentDecoder;
   /** PRFL micro-steps (default 60) and videos per micro-step (default 4). */
   steps?: number;
   batchSize?: number;
@@ -48,14 +59,18 @@ export interface FinetuneResult {
   metrics: PrflStepMetrics[];
 }
 
-/** Encodes good clips of the training prompts: latents [N, F', H', W', C] and their text embeddings. */
+/**
+ * Encodes clips of the training prompts (good ones unless `motionDefectRate` > 0): latents
+ * [N, F', H', W', C] and their text embeddings.
+ */
 export function goodClipData(
   models: { textEncoder: TransformerTextEncoder; vae: WanVAE },
   world: EmbeddedWorld,
   count: number,
   seed: string,
+  motionDefectRate = 0,
 ): { latents: LatentVideo; text: tf.Tensor3D } {
-  const specs = sampleWorldClips(world, { side: 'train', count, seed, motionDefectRate: 0 });
+  const specs = sampleWorldClips(world, { side: 'train', count, seed, motionDefectRate });
   const latents: tf.Tensor[] = [];
   const texts: tf.Tensor[] = [];
   for (let i = 0; i < specs.length; i += 8) {
@@ -90,7 +105,13 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     }
   }
   const seed = options.seed ?? 1;
-  const data = goodClipData(models, options.world ?? EMBEDDED_WORLD, clips, `${seed}/finetune-clips`);
+  const data = goodClipData(
+    models,
+    options.world ?? EMBEDDED_WORLD,
+    clips,
+    `${seed}/finetune-clips`,
+    options.clipMotionDefectRate ?? 0,
+  );
   const empty = models.textEncoder.encode(['']);
   empty.mask.dispose();
   for (const v of models.dit.namedVariables().values()) v.trainable = true;
@@ -108,7 +129,12 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
       options.prfl?.onStep?.(m, position);
     },
   };
-  const components = { generator: models.dit, reward, nullConditioning: { text: empty.text } };
+  const components = {
+    generator: models.dit,
+    ...(reward === undefined ? {} : { reward }),
+    nullConditioning: { text: empty.text },
+    ...(options.decoder === undefined ? {} : { decoder: options.decoder }),
+  };
   let trainer: PrflTrainer | undefined;
   try {
     trainer =

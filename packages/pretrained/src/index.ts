@@ -18,6 +18,7 @@ export {
 export {
   DIT_DIR,
   disposeEmbedded,
+  disposePavrm,
   EMBEDDED_FORMAT,
   type EmbeddedManifest,
   type EmbeddedModels,

@@ -93,11 +93,14 @@ export async function demoCommand(ctx: CommandContext, o: DemoCommandOptions): P
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const auc = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 
 export function formatDemo(r: DemoCommandResult): string {
   const sign = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
   return [
-    `PAVRM accuracy on held-out videos: ${pct(r.reward.average)} (${r.reward.buckets.map((b) => pct(b.accuracy)).join(' / ')} by sigma bucket)`,
+    `PAVRM accuracy on held-out videos: ${pct(r.reward.average)} (${r.reward.buckets.map((b) => pct(b.accuracy)).join(' / ')} by sigma bucket; ` +
+      `majority baseline ${pct(Math.max(r.reward.heldOutGoodRate, 1 - r.reward.heldOutGoodRate))})`,
+    `PAVRM ROC-AUC: ${auc(r.reward.averageRocAuc)} (${r.reward.buckets.map((b) => auc(b.rocAuc)).join(' / ')})`,
     `motion good:        ${pct(r.before.motionGood.rate)} -> ${pct(r.after.motionGood.rate)} (${sign(r.delta.motionGood)} points)`,
     `follows the prompt: ${pct(r.before.adherence.rate)} -> ${pct(r.after.adherence.rate)} (${sign(r.delta.adherence)} points)`,
     `report: ${r.report}`,

@@ -273,6 +273,11 @@ export function mergeConfig(layers: readonly ConfigLayer[]): ResolvedConfig {
 }
 
 export interface ResolveConfigOptions {
+  /**
+   * A command's own defaults (the embedded models' recipe rather than the paper's scale), applied over
+   * the schema's defaults and under everything the user gives; `source` names them in config sources.
+   */
+  defaults?: { source: string; values: Readonly<Record<string, unknown>> };
   /** Config files (YAML or JSON), applied in order. */
   files?: readonly string[];
   /** `key=value` assignments, applied after the files. */
@@ -284,9 +289,15 @@ export interface ResolveConfigOptions {
   overrides?: ReadonlyArray<{ key: string; value: unknown; flag: string }>;
 }
 
-/** defaults < config files < --set < the command's own options. */
+/** defaults < the command's defaults < config files < --set < the command's own options. */
 export async function resolveConfig(options: ResolveConfigOptions = {}): Promise<ResolvedConfig> {
   const layers: ConfigLayer[] = [];
+  if (options.defaults !== undefined) {
+    layers.push({
+      source: options.defaults.source,
+      values: new Map(Object.entries(options.defaults.values)),
+    });
+  }
   for (const file of options.files ?? []) layers.push(await readConfigFile(file));
   layers.push(setLayer(options.set ?? []));
   for (const { key, value, flag } of options.overrides ?? []) {

@@ -17,6 +17,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { formatPrompt, type Video } from '@prfl/datasets';
 import {
+  disposePavrm,
   type EmbeddedModels,
   finetuneWithPrfl,
   generateJudged,
@@ -25,11 +26,12 @@ import {
   wilson,
   worldPrompts,
 } from '@prfl/pretrained';
-import { trainReward } from '@prfl/pretrained/recipe';
+import { saveEmbedded, trainReward } from '@prfl/pretrained/recipe';
 import type { PrflStepMetrics } from '@prfl/refl';
 import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
 import type { LatentVideo } from '@prfl/tensor';
 import { writeTextAtomic } from '../run-dir.js';
+import { RUN_WEIGHTS_DIR } from '../run-layout.js';
 
 /** The demo's budgets. */
 export interface DemoSettings {
@@ -85,8 +87,12 @@ export interface DemoResult {
     trainVideos: number;
     trainMotionGoodRate: number;
     /** Accuracy per sigma bucket on the held-out videos of the base generator. */
-    buckets: { low: number; high: number; accuracy: number; n: number }[];
+    buckets: { low: number; high: number; accuracy: number; rocAuc: number; n: number }[];
     average: number;
+    /** ROC-AUC averaged over the buckets: with few good videos, accuracy is near the majority baseline. */
+    averageRocAuc: number;
+    /** Held-out videos labelled good by the oracle (the baseline an accuracy must beat is max(p, 1 - p)). */
+    heldOutGoodRate: number;
   };
   before: OracleRates;
   after: OracleRates;
@@ -168,7 +174,8 @@ export async function runDemo(
   hooks: DemoHooks,
 ): Promise<{ result: DemoResult; frames: DemoFrames }> {
   const reward = models.reward;
-  if (reward !== undefined) reward.dispose();
+  if (reward !== undefined) disposePavrm(reward);
+  delete models.reward;
   const seconds: Record<string, number> = {};
   const world = models.manifest.world;
   const s = settings;
@@ -297,9 +304,12 @@ export async function runDemo(
           low: x.bucket.low,
           high: x.bucket.high,
           accuracy: x.accuracy,
+          rocAuc: x.rocAuc,
           n: x.n,
         })),
         average: buckets.average.accuracy,
+        averageRocAuc: buckets.average.rocAuc,
+        heldOutGoodRate: b.motionGood.rate,
       },
       before: b,
       after: a,
@@ -319,9 +329,21 @@ export async function runDemo(
         after: after.videos[i] as JudgedVideo,
       })),
     };
+    // The fine-tuned generator with the demo's PAVRM, loadable with --weights (the PAVRM keeps the base
+    // DiT's embeddings it was trained with).
+    await saveEmbedded(
+      { vae: models.vae, textEncoder: models.textEncoder, dit: models.dit, reward: pavrm },
+      file(RUN_WEIGHTS_DIR),
+      {
+        world,
+        recipe: { ...models.manifest.recipe, demo: { settings: s } },
+        rewardBlocks: trained.reward.config.blocks,
+      },
+      { rewardBackbone: 'all' },
+    );
     await writeTextAtomic(file('result.json'), `${JSON.stringify(result, null, 2)}\n`);
     return { result, frames: { before: beforeFrames, after: afterFrames } };
   } finally {
-    pavrm.dispose();
+    disposePavrm(pavrm);
   }
 }

@@ -13,6 +13,7 @@ const esc = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const auc = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 const rate = (r: Rate) => `${pct(r.rate)} <span class="ci">[${pct(r.low)}, ${pct(r.high)}]</span> (n ${r.n})`;
 
 function gif(video: Video): string {
@@ -69,7 +70,7 @@ export function renderReport(r: DemoResult, frames: DemoFrames): string {
   const buckets = r.reward.buckets
     .map(
       (b) =>
-        `<tr><td>(${b.low.toFixed(1)}, ${b.high.toFixed(1)}]</td><td>${pct(b.accuracy)}</td><td>${b.n}</td></tr>`,
+        `<tr><td>(${b.low.toFixed(1)}, ${b.high.toFixed(1)}]</td><td>${pct(b.accuracy)}</td><td>${auc(b.rocAuc)}</td><td>${b.n}</td></tr>`,
     )
     .join('');
   const samples = r.samples
@@ -105,8 +106,11 @@ the oracle on ${s.evalVideos} videos of held-out prompts and seeds, before and a
 </table>
 <h2>The latent reward (PAVRM)</h2>
 <p>Trained on ${r.reward.trainVideos} videos (${pct(r.reward.trainMotionGoodRate)} with good motion). Accuracy on
-the held-out videos of the base generator, one random noise level per bucket per video; average ${pct(r.reward.average)}.</p>
-<table id="buckets"><tr><th>sigma</th><th>accuracy</th><th>videos</th></tr>${buckets}</table>
+the held-out videos of the base generator, one random noise level per bucket per video; average ${pct(r.reward.average)},
+ROC-AUC ${auc(r.reward.averageRocAuc)}. ${pct(r.reward.heldOutGoodRate)} of those videos are good, so always answering
+the more common label scores ${pct(Math.max(r.reward.heldOutGoodRate, 1 - r.reward.heldOutGoodRate))}: ROC-AUC (0.5 is chance)
+says how well the reward ranks good above bad.</p>
+<table id="buckets"><tr><th>sigma</th><th>accuracy</th><th>ROC-AUC</th><th>videos</th></tr>${buckets}</table>
 <h2>Curves</h2>
 <div class="plots">
 ${linePlot('PAVRM training: loss and batch accuracy', r.curves.pavrm, [

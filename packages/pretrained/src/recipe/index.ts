@@ -12,14 +12,17 @@ export {
 } from './train-generator.js';
 export {
   GENERATIONS_FILE,
+  type LabelledLatents,
+  type LabelledVideo,
   VIDEOS_FILE,
   preferencePairs,
+  rewardGenerations,
   type RewardProgress,
   type TrainedReward,
   type TrainRewardOptions,
   trainReward,
 } from './train-reward.js';
-export { saveEmbedded } from './save-embedded.js';
+export { type SaveEmbeddedOptions, saveEmbedded } from './save-embedded.js';
 export { eta, formatDuration, progressLine } from './progress.js';
 export {
   DECODER_PHASES,
@@ -41,3 +44,10 @@ export {
   type PretrainProgress,
   type PretrainResult,
 } from './pretrain.js';
+export {
+  decodeFrames,
+  evaluatePixelReward,
+  type TrainedPixelReward,
+  type TrainPixelRewardOptions,
+  trainPixelReward,
+} from './train-pixel-reward.js';

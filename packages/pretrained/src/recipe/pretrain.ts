@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadWanVAE, saveWanVAE, type WanVAE } from '@prfl/models';
 import { InvalidArgumentError } from '@prfl/tensor';
-import type { EmbeddedManifest } from '../embedded.js';
+import { disposePavrm, type EmbeddedManifest } from '../embedded.js';
 import { EMBEDDED_WORLD } from '../world.js';
 import { saveEmbedded } from './save-embedded.js';
 import { type TrainGeneratorOptions, trainGenerator } from './train-generator.js';
@@ -212,7 +212,7 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
     },
   );
   log(`weights written to ${out}`);
-  rew.reward.dispose();
+  disposePavrm(rew.reward);
   gen.dit.dispose();
   gen.textEncoder.dispose();
   vae.dispose();

@@ -71,6 +71,12 @@ export interface TrainRewardOptions {
    * generator's training step): a cache with another key is made again. Default ''.
    */
   cacheKey?: string;
+  /**
+   * Labelled videos to train on instead of generating them (e.g. read from the reference's data layout):
+   * `generations` and `seed`'s generation settings are then unused, and trainReward takes the tensors
+   * over (it disposes them).
+   */
+  data?: LabelledLatents;
   /** Checkpoints elsewhere than `<runDir>/pavrm` (ablations share one run's generations). */
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -78,10 +84,20 @@ export interface TrainRewardOptions {
   signal?: AbortSignal;
 }
 
+/** What the reward learns from each video: its prompt and the oracle's (or an annotator's) motion label. */
+export type LabelledVideo = Pick<JudgedVideo, 'prompt' | 'motionGood'>;
+
+/** Labelled latents to train on: normalised latents [N, F', H', W', C], text [N, L, D], one label each. */
+export interface LabelledLatents {
+  latents: LatentVideo;
+  text: tf.Tensor3D;
+  videos: readonly LabelledVideo[];
+}
+
 export interface TrainedReward {
   reward: Pavrm;
-  /** The labelled generations it was trained on. */
-  videos: JudgedVideo[];
+  /** The labelled videos it was trained on (judged generations unless `data` was given). */
+  videos: readonly LabelledVideo[];
   step: number;
 }
 
@@ -92,7 +108,6 @@ export const VIDEOS_FILE = 'generations.json';
 
 /** Generates, labels and trains; resumes from `runDir` when it holds generations or a checkpoint. */
 export async function trainReward(options: TrainRewardOptions): Promise<TrainedReward> {
-  const world = options.world ?? EMBEDDED_WORLD;
   const seed = options.seed ?? 1;
   const count = options.generations ?? 768;
   const steps = options.steps ?? 1500;
@@ -106,21 +121,19 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
       throw new InvalidArgumentError(`trainReward: ${name} must be a positive integer, got ${String(v)}`);
     }
   }
-  const start = performance.now();
-  const progress = (p: Omit<RewardProgress, 'elapsedMs'>) =>
-    options.onProgress?.({ ...p, elapsedMs: performance.now() - start });
-
-  const prompts = worldPrompts(world, 'train').map(formatPrompt);
-  const wanted = Array.from({ length: count }, (_, i) => prompts[i % prompts.length] as string);
-  const data = await cachedGenerations(options, wanted, `${seed}/reward-generations`, (done) =>
-    progress({ phase: 'generate', done, total: count }),
-  );
   const loss = options.loss ?? 'bce';
   if (loss !== 'bce' && loss !== 'bradley-terry') {
     throw new InvalidArgumentError(
       `trainReward: loss must be 'bce' or 'bradley-terry', got ${JSON.stringify(loss)}`,
     );
   }
+  const start = performance.now();
+  const progress = (p: Omit<RewardProgress, 'elapsedMs'>) =>
+    options.onProgress?.({ ...p, elapsedMs: performance.now() - start });
+
+  const data =
+    options.data ??
+    (await rewardGenerations(options, (done) => progress({ phase: 'generate', done, total: count })));
   const reward = new Pavrm(options.models.dit.truncate(options.blocks ?? 2), {
     aggregation: options.aggregation ?? 'query-attention',
     hidden: options.hidden ?? [64, 32],
@@ -162,8 +175,28 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   }
 }
 
+/**
+ * The labelled generations `trainReward` trains on when no `data` is given: `generations` videos of the
+ * training prompts (cycled), seeds `${seed}/reward-generations-${i}`, judged by the oracle; read from
+ * `runDir` when cached there for the same prompts, seeds and `cacheKey`, else made and cached. The caller
+ * disposes the tensors.
+ */
+export async function rewardGenerations(
+  options: Pick<
+    TrainRewardOptions,
+    'models' | 'world' | 'seed' | 'generations' | 'guidanceScale' | 'numSteps' | 'runDir' | 'cacheKey'
+  >,
+  onProgress: (done: number) => void = () => {},
+): Promise<JudgedGenerations> {
+  const world = options.world ?? EMBEDDED_WORLD;
+  const count = options.generations ?? 768;
+  const prompts = worldPrompts(world, 'train').map(formatPrompt);
+  const wanted = Array.from({ length: count }, (_, i) => prompts[i % prompts.length] as string);
+  return cachedGenerations(options, wanted, `${options.seed ?? 1}/reward-generations`, onProgress);
+}
+
 /** Every video against its motion label; `owned` are the tensors made here, which the source reads until the end. */
-function pointwise(data: JudgedGenerations) {
+function pointwise(data: LabelledLatents) {
   const labels = tf.tensor1d(
     data.videos.map((v) => v.motionGood),
     'float32',
@@ -196,7 +229,7 @@ export function preferencePairs(videos: readonly Pick<JudgedVideo, 'prompt' | 'm
   return { win, lose };
 }
 
-function pairwise(data: JudgedGenerations) {
+function pairwise(data: LabelledLatents) {
   const { win, lose } = preferencePairs(data.videos);
   if (win.length === 0) {
     throw new InvalidArgumentError(
@@ -216,7 +249,7 @@ function pairwise(data: JudgedGenerations) {
 
 /** The labelled generations: read from the run folder when they are there for the same prompts and seed. */
 async function cachedGenerations(
-  options: TrainRewardOptions,
+  options: Pick<TrainRewardOptions, 'models' | 'guidanceScale' | 'numSteps' | 'runDir' | 'cacheKey'>,
   prompts: readonly string[],
   seed: string,
   onProgress: (done: number) => void,
