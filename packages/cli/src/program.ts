@@ -359,6 +359,11 @@ export function createProgram(io: CliIo): Command {
     )
     .option('--eval-videos <n>', 'held-out videos judged before and after (0: none)', integer(0), 112)
     .option('--pixel-reward <file>', 'the pixel reward of --method rgb-refl (a .safetensors)')
+    .option(
+      '--data <list>',
+      'train on a .list of meta JSONs in the reference layout instead of rendered clips (repeatable; config dataset.meta_file_list)',
+      collect,
+    )
     .option('--weights <dir>', 'weights folder (default: the embedded weights)')
     .option('--run-dir <dir>', 'run folder (default runs/train-<time>)')
     .option('--resume <run>', 'continue a stopped run with its own configuration')

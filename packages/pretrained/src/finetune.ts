@@ -35,6 +35,11 @@ export interface FinetuneOptions {
    * clips; reward-weighted regression weights a mix by the reward).
    */
   clipMotionDefectRate?: number;
+  /**
+   * Training latents [N, F', H', W', C] and their text embeddings [N, L, D] instead of rendered clips
+   * (e.g. read from the reference's data layout); finetuneWithPrfl takes them over (disposes them).
+   */
+  data?: { latents: LatentVideo; text: tf.Tensor3D };
   /** A decoder for the pixel readout of RGB ReFL (`prfl: RGB_REFL_PRESET` with a pixel reward). */
   decoder?: LatentDecoder;
   /** PRFL micro-steps (default 60) and videos per micro-step (default 4). */
@@ -105,13 +110,21 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     }
   }
   const seed = options.seed ?? 1;
-  const data = goodClipData(
-    models,
-    options.world ?? EMBEDDED_WORLD,
-    clips,
-    `${seed}/finetune-clips`,
-    options.clipMotionDefectRate ?? 0,
-  );
+  const data =
+    options.data ??
+    goodClipData(
+      models,
+      options.world ?? EMBEDDED_WORLD,
+      clips,
+      `${seed}/finetune-clips`,
+      options.clipMotionDefectRate ?? 0,
+    );
+  if (data.latents.shape[0] < batchSize) {
+    tf.dispose([data.latents, data.text]);
+    throw new InvalidArgumentError(
+      `finetuneWithPrfl: ${data.latents.shape[0]} training clips are fewer than one batch of ${batchSize}`,
+    );
+  }
   const empty = models.textEncoder.encode(['']);
   empty.mask.dispose();
   for (const v of models.dit.namedVariables().values()) v.trainable = true;
@@ -144,7 +157,7 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     const result = await trainer.fit(
       tensorVideoSource({ latents: data.latents, conditioning: { text: data.text } }),
       {
-        epochs: Math.ceil((steps * batchSize) / clips) + 1,
+        epochs: Math.ceil((steps * batchSize) / data.latents.shape[0]) + 1,
         batchSize,
         dropLast: true,
         maxSteps: steps,

@@ -35,10 +35,11 @@ import {
   type StepRange,
 } from '@prfl/refl';
 import { loadPixelReward } from '@prfl/reward';
-import type { LatentRewardModel } from '@prfl/tensor';
+import type { LatentRewardModel, LatentVideo } from '@prfl/tensor';
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { CommandContext } from '../context.js';
 import { ConfigError, InterruptedError, UsageError } from '../errors.js';
+import { readReferenceData } from '../reference-data.js';
 import { CHECKPOINTS_DIR, EVAL_FILE, RUN_WEIGHTS_DIR } from '../run-layout.js';
 import { writeTextAtomic } from '../run-dir.js';
 import { openTrainingRun } from '../training-run.js';
@@ -70,6 +71,7 @@ export interface TrainCommandOptions {
   kRange?: string;
   evalVideos: number;
   pixelReward?: string;
+  data?: string[];
   weights?: string;
   runDir?: string;
   resume?: string;
@@ -81,6 +83,8 @@ interface SavedOptions {
   kRange: string | null;
   evalVideos: number;
   pixelReward: string | null;
+  /** Reference-layout lists to train on instead of rendered clips (absolute paths). */
+  data: string[];
   weights: string;
 }
 
@@ -195,6 +199,39 @@ function judgeHeldOut(
   });
 }
 
+/**
+ * Training clips from reference-layout lists: the good ones (labelled good motion) for the SFT term of
+ * prfl, rgb-refl and sft; all of them for rwr, which weights each by its reward.
+ */
+async function listClips(
+  models: EmbeddedModels,
+  lists: readonly string[],
+  method: TrainMethod,
+): Promise<{ latents: LatentVideo; text: tf.Tensor3D }> {
+  const { frames, height, width } = models.manifest.world;
+  const [f, h, w] = models.vae.latentShape(frames, height, width);
+  const read = await readReferenceData([...lists], {
+    latentShape: [f, h, w, models.vae.latentChannels],
+    textDim: models.textEncoder.textDim,
+    textLength: models.textEncoder.config.textLen,
+  });
+  if (method === 'rwr') return { latents: read.latents, text: read.text };
+  const keep = read.motionGood.flatMap((g, i) => (g === 1 ? [i] : []));
+  if (keep.length === 0) {
+    tf.dispose([read.latents, read.text]);
+    throw new UsageError(
+      `--data ${lists.join(' ')}: no clip is labelled good motion (physics_quality and human_quality); --method ${method} trains on good clips`,
+    );
+  }
+  const idx = tf.tensor1d(keep, 'int32');
+  const out = {
+    latents: tf.gather(read.latents, idx) as LatentVideo,
+    text: tf.gather(read.text, idx) as tf.Tensor3D,
+  };
+  tf.dispose([idx, read.latents, read.text]);
+  return out;
+}
+
 export async function trainCommand(ctx: CommandContext, o: TrainCommandOptions): Promise<TrainResult> {
   const began = performance.now();
   const { run, config, options, resumed } = await openTrainingRun<SavedOptions>(ctx, 'train', o, async () => {
@@ -223,6 +260,7 @@ export async function trainCommand(ctx: CommandContext, o: TrainCommandOptions):
       [
         { key: 'optimizer.max_train_steps', value: o.steps, flag: '--steps' },
         { key: 'train.seed', value: o.seed, flag: '--seed' },
+        { key: 'dataset.meta_file_list', value: o.data, flag: '--data' },
       ],
       { source: 'train defaults (the embedded models)', values: TRAIN_DEFAULTS },
     );
@@ -239,6 +277,9 @@ export async function trainCommand(ctx: CommandContext, o: TrainCommandOptions):
         kRange: o.kRange ?? null,
         evalVideos: o.evalVideos,
         pixelReward,
+        data: (config.get<readonly string[] | null>('dataset.meta_file_list') ?? []).map((p) =>
+          ctx.resolve(p),
+        ),
         weights: weightsFolder(o.weights !== undefined ? ctx.resolve(o.weights) : undefined),
       },
     };
@@ -275,8 +316,10 @@ export async function trainCommand(ctx: CommandContext, o: TrainCommandOptions):
       let final: TrainResult['final'] = null;
       ctx.progress.phase(`train (${method})`, steps);
       const reward = method === 'rgb-refl' ? pixel : method === 'sft' ? undefined : models.reward;
+      const data = options.data.length > 0 ? await listClips(models, options.data, method) : undefined;
       const result = await finetuneWithPrfl({
         models,
+        ...(data === undefined ? {} : { data }),
         ...(reward === undefined ? {} : { reward }),
         world: models.manifest.world,
         steps,
