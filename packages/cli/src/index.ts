@@ -1,6 +1,7 @@
 /**
  * @prfl/cli: the `prfl` command, and its pieces for programs that drive it (`run(argv, io)`), read its
- * config files (`resolveConfig`, `CONFIG_SCHEMA`) or its run folders (`inspectPath`).
+ * config files (`resolveConfig`, `CONFIG_SCHEMA`) or its run folders (`inspectPath`; what the training
+ * commands leave in theirs: `RUN_WEIGHTS_DIR`, `EVAL_FILE`, ...).
  */
 export { createProgram, run, VERSION } from './program.js';
 export { type CliIo, memorySink, processIo, type TextSink } from './io.js';
@@ -38,3 +39,37 @@ export { installInterrupt, type Interrupt } from './interrupt.js';
 export { type InspectResult, inspectPath, formatInspect } from './commands/inspect.js';
 export { encodeGif, type GifOptions } from './gif.js';
 export type { PretrainCall, PretrainFunction, PretrainProgressEvent } from './commands/pretrain.js';
+export type { CommandContext } from './context.js';
+export {
+  formatTrainReward,
+  TRAIN_REWARD_DEFAULTS,
+  type TrainRewardCommandOptions,
+  trainRewardCommand,
+  type TrainRewardResult,
+} from './commands/train-reward.js';
+export {
+  type EvalRewardCommandOptions,
+  type EvalRewardResult,
+  evalRewardCommand,
+  formatEvalReward,
+} from './commands/eval-reward.js';
+export {
+  formatTrain,
+  type OracleRates,
+  TRAIN_DEFAULTS,
+  TRAIN_METHODS,
+  type TrainCommandOptions,
+  trainCommand,
+  type TrainMethod,
+  type TrainResult,
+} from './commands/train.js';
+export type { RewardBucketRow, RewardEvaluation } from './reward-eval.js';
+export { COMMAND_FILE } from './training-run.js';
+export {
+  CHECKPOINTS_DIR,
+  EVAL_FILE,
+  GENERATIONS_FILE,
+  GENERATIONS_JSON_FILE,
+  PIXEL_REWARD_FILE,
+  RUN_WEIGHTS_DIR,
+} from './run-layout.js';

@@ -157,7 +157,8 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     const result = await trainer.fit(
       tensorVideoSource({ latents: data.latents, conditioning: { text: data.text } }),
       {
-        epochs: Math.ceil((steps * batchSize) / data.latents.shape[0]) + 1,
+        // Whole batches only (dropLast): floor(clips / batchSize) micro-steps per epoch.
+        epochs: Math.ceil(steps / Math.floor(data.latents.shape[0] / batchSize)) + 1,
         batchSize,
         dropLast: true,
         maxSteps: steps,

@@ -95,13 +95,18 @@ describe('trainReward (stage 3: generations labelled by the oracle, PAVRM)', () 
       return k;
     };
     expect(await key()).toBe('');
+    const fresh: string[] = [];
     const other = await trainReward({
       ...base,
       steps: 4,
       runDir: path.join(tmp, 'b'),
       cacheKey: 'generator step 9',
+      onProgress: (p) => fresh.push(`${p.phase} ${p.done}`),
     });
     expect(await key()).toBe('generator step 9');
+    // The finished checkpoint belonged to the other generations: set aside, and training starts afresh.
+    expect(fresh).toEqual(['generate 8', 'train 1', 'train 2', 'train 3', 'train 4']);
+    expect(readdirSync(path.join(tmp, 'b'))).toContain('pavrm.stale-1');
     other.reward.dispose();
     await expect(trainReward({ models, steps: 0 })).rejects.toThrow(
       /steps must be a positive integer, got 0/,

@@ -5,8 +5,11 @@
  * and an MLP head, trained at every noise level; then judged per sigma bucket on held-out prompts and
  * seeds. Leaves a weights folder with the new PAVRM in the run folder (run-layout.ts).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { formatPrompt, parsePrompt } from '@prfl/datasets';
-import { disposePavrm, type EmbeddedModels } from '@prfl/pretrained';
+import { wanDiTConfigFromJson } from '@prfl/models';
+import { DIT_DIR, disposePavrm, type EmbeddedModels } from '@prfl/pretrained';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   evaluatePixelReward,
@@ -113,6 +116,20 @@ export function trainRewardConfig(
   );
 }
 
+/** K of lrm.feature_layer against the DiT's blocks (the PAVRM copies the first K). */
+function checkFeatureLayer(blocks: number, ditBlocks: number): void {
+  if (blocks > ditBlocks) {
+    throw new UsageError(`lrm.feature_layer: expected at most the DiT's ${ditBlocks} blocks, got ${blocks}`);
+  }
+}
+
+/** The DiT's blocks in a weights folder, from its config.json (undefined when it has none). */
+function ditBlocksOf(weights: string): number | undefined {
+  const file = path.join(weights, DIT_DIR, 'config.json');
+  if (!existsSync(file)) return undefined;
+  return wanDiTConfigFromJson(JSON.parse(readFileSync(file, 'utf8'))).numLayers;
+}
+
 /** Labelled latents from reference-layout lists, checked against the models. */
 async function listData(models: EmbeddedModels, lists: readonly string[]): Promise<LabelledLatents> {
   const { frames, height, width } = models.manifest.world;
@@ -157,6 +174,10 @@ export async function trainRewardCommand(
       if (o.frames !== undefined && space !== 'pixel') {
         throw new UsageError('--frames is for --space pixel (a PAVRM reads latents, not frames)');
       }
+      const weights = weightsFolder(o.weights !== undefined ? ctx.resolve(o.weights) : undefined);
+      // Refuse a K the DiT cannot give before the run folder is made.
+      const ditBlocks = ditBlocksOf(weights);
+      if (ditBlocks !== undefined) checkFeatureLayer(config.number('lrm.feature_layer'), ditBlocks);
       return {
         config,
         options: {
@@ -164,7 +185,7 @@ export async function trainRewardCommand(
           frames,
           videos,
           evalVideos,
-          weights: weightsFolder(o.weights !== undefined ? ctx.resolve(o.weights) : undefined),
+          weights,
           data: (config.get<readonly string[] | null>('dataset.meta_file_list') ?? []).map((p) =>
             ctx.resolve(p),
           ),
@@ -179,11 +200,7 @@ export async function trainRewardCommand(
     ctx.progress.update(1);
     try {
       const blocks = config.number('lrm.feature_layer');
-      if (blocks > models.dit.config.numLayers) {
-        throw new UsageError(
-          `lrm.feature_layer: expected at most the DiT's ${models.dit.config.numLayers} blocks, got ${blocks}`,
-        );
-      }
+      checkFeatureLayer(blocks, models.dit.config.numLayers);
       const steps = config.number('optimizer.max_train_steps');
       const pool = config.get<string>('lrm.pool');
       const loss = config.get<string>('lrm.loss');

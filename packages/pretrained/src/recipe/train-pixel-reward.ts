@@ -129,7 +129,8 @@ export async function trainPixelReward(options: TrainPixelRewardOptions): Promis
     });
     const batch = Math.min(batchSize, n);
     const result = await trainer.fit(source, {
-      epochs: Math.ceil((steps * batch) / n) + 1,
+      // Whole batches only (dropLast): floor(n / batch) steps per epoch.
+      epochs: Math.ceil(steps / Math.floor(n / batch)) + 1,
       batchSize: batch,
       dropLast: true,
       maxSteps: steps,

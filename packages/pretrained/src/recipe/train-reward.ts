@@ -6,7 +6,7 @@
  * and resumes exactly.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { formatPrompt } from '@prfl/datasets';
@@ -148,6 +148,7 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   };
   const ckptDir =
     options.checkpointDir ?? (options.runDir === undefined ? undefined : path.join(options.runDir, 'pavrm'));
+  if (ckptDir !== undefined) await setAsideStaleCheckpoint(ckptDir, dataKey(options, count, seed));
   const trainer =
     ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
       ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)
@@ -173,6 +174,38 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     trainer.dispose();
     tf.dispose([data.latents, data.text, ...owned]);
   }
+}
+
+/** Beside a PAVRM checkpoint: which data it was trained on (the generations' cache key, count and seed). */
+const DATA_KEY_FILE = 'data-key.json';
+
+function dataKey(options: TrainRewardOptions, count: number, seed: number): string {
+  return JSON.stringify({
+    data: options.data === undefined ? 'generated' : 'given',
+    cacheKey: options.cacheKey ?? '',
+    generations: count,
+    seed,
+  });
+}
+
+/**
+ * A checkpoint trained on other data (a generator trained further in the same run folder makes new
+ * generations) would resume as if it were this run's: it is moved aside to `<dir>.stale-<n>` (nothing is
+ * deleted) and training starts afresh. The key is written when training starts.
+ */
+async function setAsideStaleCheckpoint(dir: string, key: string): Promise<void> {
+  const keyFile = path.join(dir, DATA_KEY_FILE);
+  if (existsSync(path.join(dir, CHECKPOINT_FILE)) && existsSync(keyFile)) {
+    if ((await readFile(keyFile, 'utf8')) !== key) {
+      let n = 1;
+      while (existsSync(`${dir}.stale-${n}`)) n++;
+      await rename(dir, `${dir}.stale-${n}`);
+    }
+  }
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(keyFile, async (write) => {
+    await write(new TextEncoder().encode(key));
+  });
 }
 
 /**
