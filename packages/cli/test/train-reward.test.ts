@@ -378,10 +378,8 @@ describe('prfl train-reward', () => {
     );
   });
 
-  // Fails today: @prfl/reward's PavrmTrainer.fit takes no signal (trainReward and trainPixelReward pass
-  // one it ignores), so the first Ctrl-C is noted and the run goes on to the end, exit 0. Drop `.fails`
-  // once fit stops at the next step as @prfl/refl's PrflTrainer.fit does.
-  it.fails('Ctrl-C after a training step: exit 130, a checkpoint there, and --resume ends as a run never stopped', async () => {
+  // PavrmTrainer.fit stops at the next step when the signal is aborted, with a checkpoint.
+  it('Ctrl-C after a training step: exit 130, a checkpoint there, and --resume ends as a run never stopped', async () => {
     const stopped = path.join(tmp.dir, 'stopped');
     const args = [...tiny(4), '--eval-videos', '0', '--set', 'train.save_interval=1'];
     const r = await inProcess(['train-reward', ...args, '--run-dir', stopped], (t, ctrlC) => {
@@ -401,10 +399,8 @@ describe('prfl train-reward', () => {
     }
   });
 
-  // Fails today: trainReward (@prfl/pretrained/recipe) sizes its epochs as if a partial batch were kept,
-  // but drops it, so 3 videos in batches of 2 (one batch an epoch) stop at step 5 of 6, exit 130, and
-  // --resume cannot go further. Drop `.fails` once it counts whole batches as trainPixelReward does.
-  it.fails('a batch that does not divide the videos: every step still runs', async () => {
+  // The epochs count whole batches (the partial one is dropped): 3 videos in batches of 2 run all 6 steps.
+  it('a batch that does not divide the videos: every step still runs', async () => {
     const dir = path.join(tmp.dir, 'odd');
     const args = tiny(6).map((a, i, all) => (all[i - 1] === '--videos' ? '3' : a));
     const r = await inProcess(['train-reward', ...args, '--eval-videos', '0', '--run-dir', dir, '--json']);

@@ -116,6 +116,9 @@ export async function trainGenerator(options: TrainGeneratorOptions): Promise<Tr
       throw new InvalidArgumentError(`trainGenerator: ${name} must be a positive integer, got ${String(v)}`);
     }
   }
+  if (clips < batchSize) {
+    throw new InvalidArgumentError(`trainGenerator: ${clips} clips are fewer than one batch of ${batchSize}`);
+  }
   const rate = options.motionDefectRate ?? 0.25;
   assertFiniteInRange('trainGenerator: motionDefectRate', rate, 0, 1);
   const start = performance.now();
@@ -175,7 +178,8 @@ export async function trainGenerator(options: TrainGeneratorOptions): Promise<Tr
   }
   try {
     const result = await trainer.fit(source, {
-      epochs: Math.ceil((steps * batchSize) / clips) + 1,
+      // Whole batches only (dropLast): enough epochs for `steps` of them.
+      epochs: Math.ceil(steps / Math.floor(clips / batchSize)) + 1,
       batchSize,
       dropLast: true,
       maxSteps: steps,

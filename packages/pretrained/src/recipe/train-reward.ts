@@ -160,7 +160,8 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     // Fewer videos (or pairs) than a batch: the batch is all of them, not none (dropLast would drop it).
     const batch = Math.min(batchSize, source.size);
     const result = await trainer.fit(source, {
-      epochs: Math.ceil((steps * batch) / source.size) + 1,
+      // Whole batches only (dropLast): enough epochs for `steps` of them.
+      epochs: Math.ceil(steps / Math.floor(source.size / batch)) + 1,
       batchSize: batch,
       dropLast: true,
       maxSteps: steps,

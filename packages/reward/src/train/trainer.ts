@@ -72,6 +72,11 @@ export interface FitOptions {
   checkpointEvery?: number;
   /** Dispose each batch after its step (default true: sources hand out fresh tensors). */
   disposeBatches?: boolean;
+  /**
+   * Stops before the next step once aborted (Ctrl-C), writing the checkpoint (with checkpointDir) so that
+   * a resumed run continues exactly where this one stopped.
+   */
+  signal?: AbortSignal;
 }
 
 export interface FitResult extends TrainingPosition {
@@ -229,7 +234,7 @@ export class PavrmTrainer {
             index++;
             continue;
           }
-          if (this.#run.step >= maxSteps) break outer;
+          if (this.#run.step >= maxSteps || options.signal?.aborted) break outer;
           last = pavrmTrainStep(this.#run, batch);
           index++;
           this.#batchInEpoch = index;
