@@ -5,13 +5,22 @@
  * reads clean pixels, so the timesteps and the conditioning are accepted and ignored; train it with the
  * same BCE step as PAVRM and a `{ kind: 'fixed', sigma: 0 }` sampler (no noise).
  *
- * Convolutions are 3-D (tfjs's conv3d, whose filter gradient the wasm backend has; wasm lacks
- * Conv2DBackpropFilter). Parameters use PyTorch-style names (`conv1.weight`, `fc1.weight`), held in tfjs
- * layout (Conv3d [t, h, w, in, out], Linear [in, out]).
+ * Convolutions are 3-D with TensorFlow's 'same' padding, computed by @prfl/tensor's conv3d after explicit
+ * zero padding (`sameConv3d`), never by differentiating tf.conv3d: tfjs-backend-wasm 4.22's kernels for
+ * tf.conv3d's gradient are wrong. Conv3DBackpropFilterV2 skips output positions of strided convolutions
+ * (its loop bounds round the wrong way); Conv3DBackpropInputV2's time loop bound leaves out the frame
+ * offset, so it indexes the filter outside its buffer and sums whatever the wasm heap holds there. That
+ * input gradient flows back into every earlier layer's weights (and into the decoder in RGB ReFL): the
+ * updates were wrong, depended on what the process did before, and turned NaN when that memory held NaN
+ * (training stopped on a NaN gradient, e.g. at the first step of a second epoch, in some runs only).
+ * The conv3d of @prfl/tensor is XNNPACK's conv2d per time tap on wasm, with its own gradient, and
+ * tf.conv3d elsewhere: the same function, right everywhere. Parameters use PyTorch-style names
+ * (`conv1.weight`, `fc1.weight`), held in tfjs layout (Conv3d [t, h, w, in, out], Linear [in, out]).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type Conditioning,
+  conv3d,
   formatShape,
   Generator,
   InvalidArgumentError,
@@ -60,6 +69,46 @@ export interface PixelVideoRewardOptions {
 }
 
 let instances = 0;
+
+/** TensorFlow's 'same' padding of one axis of `size` for a kernel and stride: [before, after]. */
+function samePadding(size: number, kernel: number, stride: number): [number, number] {
+  const total = Math.max((Math.ceil(size / stride) - 1) * stride + kernel - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/**
+ * tf.conv3d(x, w, strides, 'same') for x [B, T, H, W, Cin] and w [kt, kh, kw, Cin, Cout]: zero padding of
+ * time, height and width (through rank-3 and rank-4 pads, which are fast on wasm), then @prfl/tensor's
+ * 'valid' conv3d, whose gradients are right on every backend (see the file comment).
+ */
+function sameConv3d(x: tf.Tensor5D, w: tf.Tensor5D, strides: readonly [number, number, number]): tf.Tensor5D {
+  return tf.tidy(() => {
+    const [b, t, h, wd, c] = x.shape;
+    const [kt, kh, kw] = w.shape;
+    const [t0, t1] = samePadding(t, kt, strides[0]);
+    const [h0, h1] = samePadding(h, kh, strides[1]);
+    const [w0, w1] = samePadding(wd, kw, strides[2]);
+    let y: tf.Tensor = x;
+    if (t0 + t1 > 0) {
+      y = tf.pad(tf.reshape(y, [b, t, h * wd * c]), [
+        [0, 0],
+        [t0, t1],
+        [0, 0],
+      ]);
+    }
+    const frames = t + t0 + t1;
+    if (h0 + h1 + w0 + w1 > 0) {
+      y = tf.pad(tf.reshape(y, [b * frames, h, wd, c]), [
+        [0, 0],
+        [h0, h1],
+        [w0, w1],
+        [0, 0],
+      ]);
+    }
+    const padded = tf.reshape(y, [b, frames, h + h0 + h1, wd + w0 + w1, c]) as tf.Tensor5D;
+    return conv3d(padded, w, strides);
+  });
+}
 
 interface Spec {
   name: string;
@@ -186,7 +235,7 @@ export class PixelVideoReward implements LatentRewardModel {
       this.config.channels.forEach((_, i) => {
         const w = this.#var(`conv${i + 1}.weight`) as tf.Tensor5D;
         const stride = this.config.strides[i] as [number, number, number];
-        h = tf.relu(tf.add(tf.conv3d(h, w, stride, 'same'), this.#var(`conv${i + 1}.bias`))) as tf.Tensor5D;
+        h = tf.relu(tf.add(sameConv3d(h, w, stride), this.#var(`conv${i + 1}.bias`))) as tf.Tensor5D;
       });
       const pooled = tf.mean(h, [1, 2, 3]);
       const hidden = tf.relu(
