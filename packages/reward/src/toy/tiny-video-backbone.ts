@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  conv3d,
   type Conditioning,
   type FeatureBackbone,
   formatShape,
@@ -267,7 +268,8 @@ export class TinyVideoBackbone implements FeatureBackbone {
     return tf.tidy(() => {
       const v = (key: string) => this.#vars.get(key) as tf.Variable;
       // Patch embedding (Conv3d, kernel = stride = patch) and the position code.
-      const patches = tf.conv3d(x, v('patch_embedding.weight') as tf.Tensor5D, [pt, ph, pw], 'valid');
+      // @prfl/tensor's conv3d, not tf.conv3d: the gradient of the latter is wrong on wasm (tfjs 4.22).
+      const patches = conv3d(x, v('patch_embedding.weight') as tf.Tensor5D, [pt, ph, pw]);
       let tokens = tf.add(tf.reshape(tf.add(patches, v('patch_embedding.bias')), [b, n, c.dim]), positions);
       // Conditioning vector: time embedding (Linear, SiLU, Linear) plus the mean text embedding.
       const time = linear(
