@@ -18,6 +18,7 @@ const small = {
   clips: 8,
   batchSize: 4,
   checkpointEvery: 2,
+  annealSteps: 1,
   dit: { numLayers: 1, inDim: 4, outDim: 4 },
 } as const;
 
@@ -26,7 +27,18 @@ describe('trainGenerator (stage 2: text encoder + DiT, SFT)', () => {
     const vae = new WanVAE('test', { seed: 1 });
     const whole = await trainGenerator({ vae, steps: 4, ...small, runDir: path.join(tmp, 'a') });
     expect(whole.step).toBe(4);
-    const partial = await trainGenerator({ vae, steps: 2, ...small, runDir: path.join(tmp, 'b') });
+    // Stopped after 2 of the 4 steps (Ctrl-C): the anneal (the last step at annealLr) is still ahead.
+    const stop = new AbortController();
+    const partial = await trainGenerator({
+      vae,
+      steps: 4,
+      ...small,
+      runDir: path.join(tmp, 'b'),
+      signal: stop.signal,
+      onProgress: (p) => {
+        if (p.phase === 'train' && p.done === 2) stop.abort();
+      },
+    });
     expect(partial.step).toBe(2);
     const phases: string[] = [];
     const resumed = await trainGenerator({
@@ -49,6 +61,20 @@ describe('trainGenerator (stage 2: text encoder + DiT, SFT)', () => {
       }
     }
     expect(readdirSync(path.join(tmp, 'b')).sort()).toEqual(['latents.safetensors', 'sft']);
+    // The anneal changes the last step: without it the weights differ.
+    const flat = await trainGenerator({
+      vae,
+      steps: 4,
+      ...small,
+      annealSteps: 0,
+      runDir: path.join(tmp, 'c'),
+    });
+    const name = [...whole.dit.namedVariables().keys()][0] as string;
+    expect(Array.from(flat.dit.namedVariables().get(name)?.dataSync() ?? [])).not.toEqual(
+      Array.from(whole.dit.namedVariables().get(name)?.dataSync() ?? []),
+    );
+    flat.dit.dispose();
+    flat.textEncoder.dispose();
     for (const m of [whole, partial, resumed]) {
       m.dit.dispose();
       m.textEncoder.dispose();
@@ -62,6 +88,10 @@ describe('trainGenerator (stage 2: text encoder + DiT, SFT)', () => {
       /steps must be a positive integer, got 0/,
     );
     await expect(trainGenerator({ vae, motionDefectRate: 2 })).rejects.toThrow(/motionDefectRate/);
+    await expect(trainGenerator({ vae, steps: 4, annealSteps: 5 })).rejects.toThrow(
+      /annealSteps must be an integer in \[0, steps = 4\], got 5/,
+    );
+    await expect(trainGenerator({ vae, annealLr: 0 })).rejects.toThrow(/annealLr must be in \(0, 1\], got 0/);
     vae.dispose();
   });
 

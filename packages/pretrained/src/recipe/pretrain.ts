@@ -64,7 +64,7 @@ const QUICK = {
     statsClips: 2,
   },
   decoder: { phases: [{ name: 'decoder', steps: 2, batch: 1, frames: 5, decoderOnly: true }] },
-  generator: { clips: 16, steps: 4, batchSize: 4, checkpointEvery: 2 },
+  generator: { clips: 16, steps: 4, annealSteps: 2, batchSize: 4, checkpointEvery: 2 },
   reward: { generations: 16, steps: 4, batchSize: 4, numSteps: 4, checkpointEvery: 2 },
 } as const;
 

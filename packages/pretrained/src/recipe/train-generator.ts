@@ -53,11 +53,21 @@ export interface TrainGeneratorOptions {
   clips?: number;
   /** Fraction of them with a motion defect (default 0.25). */
   motionDefectRate?: number;
-  /** SFT micro-steps (default 10000; the shipped run's progress log read 0.37-0.43 s per step on one core). */
+  /**
+   * SFT micro-steps in all (default 16500; the shipped run's progress logs read 0.35-0.45 s per step on one
+   * core), of which the last `annealSteps` run at `annealLr`.
+   */
   steps?: number;
+  /**
+   * The last steps at a lower learning rate (default 500 at 1e-4). At a constant 5e-4 the sampled motion
+   * swung from checkpoint to checkpoint (112 held-out videos: 25% good at 14500 steps, 11% at 16000); 500
+   * steps at 1e-4 after 16000 gave 26% with 98% prompt adherence.
+   */
+  annealSteps?: number;
+  annealLr?: number;
   /** Clips per step (default 8). */
   batchSize?: number;
-  /** AdamW learning rate (default 5e-4, constant; weight decay 0.01, gradient norm clipped at 1). */
+  /** AdamW learning rate (default 5e-4 until the anneal; weight decay 0.01, gradient norm clipped at 1). */
   lr?: number;
   /** Probability of training a sample on the empty prompt (default 0.1, Wan's). */
   textDropout?: number;
@@ -103,7 +113,10 @@ export async function trainGenerator(options: TrainGeneratorOptions): Promise<Tr
   const world = options.world ?? EMBEDDED_WORLD;
   const seed = options.seed ?? 1;
   const clips = options.clips ?? 2048;
-  const steps = options.steps ?? 10000;
+  const steps = options.steps ?? 16500;
+  const annealSteps = options.annealSteps ?? 500;
+  const lr = options.lr ?? 5e-4;
+  const annealLr = options.annealLr ?? 1e-4;
   const batchSize = options.batchSize ?? 8;
   const every = options.checkpointEvery ?? 250;
   for (const [name, v] of [
@@ -114,6 +127,19 @@ export async function trainGenerator(options: TrainGeneratorOptions): Promise<Tr
   ] as const) {
     if (!Number.isInteger(v) || v < 1) {
       throw new InvalidArgumentError(`trainGenerator: ${name} must be a positive integer, got ${String(v)}`);
+    }
+  }
+  if (!Number.isInteger(annealSteps) || annealSteps < 0 || annealSteps > steps) {
+    throw new InvalidArgumentError(
+      `trainGenerator: annealSteps must be an integer in [0, steps = ${steps}], got ${String(annealSteps)}`,
+    );
+  }
+  for (const [name, v] of [
+    ['lr', lr],
+    ['annealLr', annealLr],
+  ] as const) {
+    if (!(Number.isFinite(v) && v > 0 && v <= 1)) {
+      throw new InvalidArgumentError(`trainGenerator: ${name} must be in (0, 1], got ${String(v)}`);
     }
   }
   if (clips < batchSize) {
@@ -158,7 +184,10 @@ export async function trainGenerator(options: TrainGeneratorOptions): Promise<Tr
   const nullConditioning = tokenConditioning(textEncoder, ['']);
   const source = tensorVideoSource({ ids: specs.map((s) => s.id), latents, conditioning });
   const trainerOptions = {
-    lr: options.lr ?? 5e-4,
+    lr,
+    // The update count is the global one (restored on resume), so the switch happens at the same step
+    // whether or not the run was interrupted.
+    lrSchedule: (update: number) => (update >= steps - annealSteps ? annealLr / lr : 1),
     weightDecay: 0.01,
     maxGradNorm: 1,
     accumulationSteps: 1,
