@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { formatPrompt } from '@prfl/datasets';
 import { evaluateBySigmaBucket } from '@prfl/reward';
-import { initBackend } from '@prfl/tensor';
+import { initBackend, openSafetensors } from '@prfl/tensor';
 import {
   disposeEmbedded,
   disposePavrm,
@@ -29,7 +29,7 @@ import {
   loadEmbedded,
   worldPrompts,
 } from '@prfl/pretrained';
-import { progressLine, trainReward } from '@prfl/pretrained/recipe';
+import { GENERATIONS_FILE, progressLine, trainReward } from '@prfl/pretrained/recipe';
 
 const here = import.meta.dirname;
 const { values } = parseArgs({
@@ -164,6 +164,11 @@ if (values.ablations) {
     { name: 'query-attention (same budget)' },
   ];
   const recipe = models.manifest.recipe.reward ?? {};
+  // The run's generations are reused as they are: their cache key (the generator's step) is read from
+  // the cache itself, so that no ablation makes (and overwrites) them again.
+  const cache = await openSafetensors(path.join(runDir, 'reward', GENERATIONS_FILE));
+  const cacheKey = cache.metadata?.cacheKey ?? '';
+  await cache.close();
   result.reward.ablations = [];
   for (const v of variants) {
     const { name, ...over } = v;
@@ -175,6 +180,7 @@ if (values.ablations) {
       models,
       steps: quick ? 4 : int('ablation-steps'),
       runDir: path.join(runDir, 'reward'),
+      cacheKey,
       checkpointDir: path.join(runDir, 'ablations', name.replace(/[^a-zA-Z0-9=-]+/g, '-')),
     });
     result.reward.ablations.push({

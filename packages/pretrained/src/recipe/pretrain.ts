@@ -205,7 +205,11 @@ export async function pretrain(options: PretrainOptions): Promise<PretrainResult
         vae: vaeOptions,
         decoder: decoderOptions,
         generator: generatorOptions,
-        reward: { ...rewardOptions, motionGoodRateOfGenerations: goodRate },
+        reward: {
+          ...rewardOptions,
+          cacheKey: `generator step ${gen.step}`,
+          motionGoodRateOfGenerations: goodRate,
+        },
         secondsPerStage: times,
         totalSeconds: Math.round((performance.now() - began) / 1000),
       },
