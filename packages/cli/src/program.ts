@@ -45,6 +45,13 @@ function number(value: string): number {
   return n;
 }
 
+/** The long flags of `cmd`'s own options given on the command line (not defaults, not --resume). */
+function givenOptions(cmd: Command): string[] {
+  return cmd.options
+    .filter((o) => o.attributeName() !== 'resume' && cmd.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long ?? o.name());
+}
+
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
@@ -302,7 +309,7 @@ export function createProgram(io: CliIo): Command {
     )
     .action(async (opts, cmd: Command) =>
       withContext(io, cmd, async (ctx) => {
-        const r = await trainRewardCommand(ctx, opts);
+        const r = await trainRewardCommand(ctx, { ...opts, given: givenOptions(cmd) });
         ctx.result(formatTrainReward(r), r);
       }),
     );
@@ -379,7 +386,7 @@ export function createProgram(io: CliIo): Command {
     )
     .action(async (opts, cmd: Command) =>
       withContext(io, cmd, async (ctx) => {
-        const r = await trainCommand(ctx, opts);
+        const r = await trainCommand(ctx, { ...opts, given: givenOptions(cmd) });
         ctx.result(formatTrain(r), r);
       }),
     );

@@ -29,7 +29,7 @@ export interface TrainingRun<T> {
 export async function openTrainingRun<T extends object>(
   ctx: CommandContext,
   command: string,
-  where: { runDir?: string | undefined; resume?: string | undefined },
+  where: { runDir?: string | undefined; resume?: string | undefined; given?: readonly string[] | undefined },
   fresh: () => Promise<{ config: ResolvedConfig; options: T }>,
 ): Promise<TrainingRun<T>> {
   if (where.resume !== undefined && where.runDir !== undefined) {
@@ -57,6 +57,12 @@ export async function openTrainingRun<T extends object>(
   if (!existsSync(commandFile) || !existsSync(configFile)) {
     throw new UsageError(
       `--resume ${where.resume}: not a run folder of prfl ${command} (expected ${COMMAND_FILE} and ${RESOLVED_CONFIG_FILE} in it)`,
+    );
+  }
+  const others = (where.given ?? []).filter((f) => f !== '--run-dir');
+  if (others.length > 0) {
+    throw new UsageError(
+      `--resume ${where.resume}: a resumed run keeps the options it started with; drop ${others.join(', ')} (or start a new run)`,
     );
   }
   if (ctx.global.config.length > 0 || ctx.global.set.length > 0) {

@@ -433,6 +433,10 @@ describe('prfl train-reward', () => {
         /^prfl: --resume .*weights: not a run folder of prfl train-reward \(expected command\.json/,
       ],
       [['train-reward', '--resume', dir, '--run-dir', dir], /give --resume RUN or --run-dir DIR, not both/],
+      [
+        ['train-reward', '--resume', dir, '--steps', '9', '--videos', '5'],
+        /^prfl: --resume .*latent: a resumed run keeps the options it started with; drop --videos, --steps/,
+      ],
     ];
     for (const [args, want] of cases) {
       const r = await inProcess(args);

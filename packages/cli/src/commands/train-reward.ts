@@ -67,6 +67,8 @@ export interface TrainRewardCommandOptions {
   weights?: string;
   runDir?: string;
   resume?: string;
+  /** Options given on the command line (a resumed run refuses them: it keeps its own). */
+  given?: readonly string[];
 }
 
 /** What a run keeps in command.json (paths absolute). */

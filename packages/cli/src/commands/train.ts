@@ -75,6 +75,8 @@ export interface TrainCommandOptions {
   weights?: string;
   runDir?: string;
   resume?: string;
+  /** Options given on the command line (a resumed run refuses them: it keeps its own). */
+  given?: readonly string[];
 }
 
 interface SavedOptions {
