@@ -247,6 +247,8 @@ export function createProgram(io: CliIo): Command {
     .option('--quick', 'seconds-long budgets (checks the pipeline, not the result)')
     .option('--full', 'about three times the default budgets')
     .option('--steps <n>', 'PRFL steps', integer(1))
+    .option('--reward-videos <n>', 'videos of training prompts the PAVRM learns from', integer(2))
+    .option('--reward-steps <n>', 'PAVRM training steps', integer(1))
     .option('--seed <n>', 'seed of every stage', integer(0))
     .option('--weights <dir>', 'weights folder (default: the embedded weights of @prfl/pretrained)')
     .option('--run-dir <dir>', 'run folder (default runs/demo-<time>)')

@@ -18,6 +18,8 @@ export interface DemoCommandOptions {
   quick?: boolean;
   full?: boolean;
   steps?: number;
+  rewardVideos?: number;
+  rewardSteps?: number;
   seed?: number;
   weights?: string;
   runDir?: string;
@@ -30,7 +32,7 @@ export interface DemoCommandResult extends DemoResult {
   elapsedMs: number;
 }
 
-/** The budgets: defaults, --quick (seconds, for tests) or --full (about three times the default), then --steps / --seed. */
+/** The budgets: defaults, --quick (seconds, for tests) or --full (about three times the default), then --steps, --reward-videos, --reward-steps, --seed. */
 export function demoSettings(o: DemoCommandOptions): DemoSettings {
   if (o.quick && o.full) throw new UsageError('demo: --quick and --full exclude each other');
   const s: DemoSettings = { ...DEMO_DEFAULTS, ...(o.quick ? DEMO_QUICK : {}) };
@@ -41,6 +43,8 @@ export function demoSettings(o: DemoCommandOptions): DemoSettings {
     s.prflSteps *= 3;
   }
   if (o.steps !== undefined) s.prflSteps = o.steps;
+  if (o.rewardVideos !== undefined) s.rewardVideos = o.rewardVideos;
+  if (o.rewardSteps !== undefined) s.rewardSteps = o.rewardSteps;
   if (o.seed !== undefined) s.seed = o.seed;
   return s;
 }
