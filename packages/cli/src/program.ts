@@ -355,7 +355,7 @@ export function createProgram(io: CliIo): Command {
     .addOption(
       new Option('--method <method>', 'what to train with').choices([...TRAIN_METHODS]).default('prfl'),
     )
-    .option('--steps <n>', 'micro-steps (config optimizer.max_train_steps; default 60)', integer(1))
+    .option('--steps <n>', 'micro-steps (config optimizer.max_train_steps; default 70)', integer(1))
     .option('--seed <n>', 'seed of every draw (config train.seed)', integer(0))
     .option('--clips <n>', 'training clips of the SFT term (and of rwr)', integer(1), 128)
     .addOption(

@@ -49,12 +49,12 @@ export const TRAIN_METHODS = Object.freeze(['prfl', 'sft', 'rwr', 'rgb-refl'] as
 export type TrainMethod = (typeof TRAIN_METHODS)[number];
 
 /**
- * The embedded models' scale in place of the paper's 14B one (what `prfl demo` uses): lr 1e-4, batch 4,
- * one micro-step per update, 60 steps, the embedded sampler's 20 steps.
+ * The embedded models' scale in place of the paper's 14B one (what `prfl demo` uses): lr 5e-5, batch 4,
+ * one micro-step per update, 70 steps, the embedded sampler's 20 steps.
  */
 export const TRAIN_DEFAULTS = Object.freeze({
-  'optimizer.learning_rate': 1e-4,
-  'optimizer.max_train_steps': 60,
+  'optimizer.learning_rate': 5e-5,
+  'optimizer.max_train_steps': 70,
   'dataset.batch_size': 4,
   'train.gradient_accumulation_steps': 1,
   'train.seed': 1,
