@@ -324,12 +324,11 @@ describe('prfl train', () => {
     for (const [extra, want] of cases) {
       const dir = path.join(tmp.dir, 'refused');
       const resume = extra.includes('--resume');
+      // A resumed run takes no other options (its own are in command.json).
       const r = await inProcess([
         'train',
-        '--weights',
-        weights,
+        ...(resume ? [] : ['--weights', weights, '--run-dir', dir]),
         ...extra,
-        ...(resume ? [] : ['--run-dir', dir]),
       ]);
       expect(r.code, `${extra.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(want);
