@@ -1,12 +1,3 @@
-/**
- * `prfl train-reward` and `prfl eval-reward` on tiny random models (a 2-block DiT, budgets of a few
- * steps): the built binary for a latent run end to end (the result, the run folder, the configuration
- * layers, eval-reward on its weights folder), `run` in-process for the rest: the pixel reward, the
- * refusals (exit 2, one line, no run folder made), and --resume after a crash between two checkpoints,
- * which must end with the same PAVRM, bit for bit, as a run never stopped.
- */
-import { execFile } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,8 +6,7 @@ import { loadPixelReward, PavrmTrainer } from '@prfl/reward';
 import { type LatentVideo, timestep } from '@prfl/tensor';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type CliIo, memorySink, run } from '../src/index.js';
-import { BIN, saveTinyModels, tempDir } from './fixtures.js';
+import { BIN, type Ran, runBinary, runInProcess, saveTinyModels, tempDir } from './fixtures.js';
 
 const tmp = tempDir('train-reward');
 const weights = path.join(tmp.dir, 'weights');
@@ -29,51 +19,11 @@ beforeAll(async () => {
   await saveTinyModels(weights);
 }, 120_000);
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The built binary in the temp folder. */
-function prfl(args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: tmp.dir, maxBuffer: 1 << 26 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
+const prfl = (args: string[]) => runBinary(tmp.dir, args);
 /** `run` in this process; `onStderr` sees every write to stderr and may press Ctrl-C. */
-async function inProcess(args: string[], onStderr?: (text: string, ctrlC: () => void) => void): Promise<Ran> {
-  const signals = new EventEmitter();
-  const stdout = memorySink();
-  const stderr = memorySink();
-  const io: CliIo = {
-    stdout,
-    stderr: {
-      write: (t: string) => {
-        stderr.write(t);
-        onStderr?.(t, () => signals.emit('SIGINT'));
-        return true;
-      },
-    },
-    cwd: tmp.dir,
-    signals: signals as never,
-    exit: () => {
-      throw new Error('a single Ctrl-C must not exit at once');
-    },
-    now: () => new Date(2026, 0, 2, 3, 4, 5),
-  };
-  const code = await run(args, io);
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+const inProcess = (args: string[], onStderr?: (text: string, ctrlC: () => void) => void) =>
+  runInProcess(tmp.dir, args, onStderr);
 
 /** The smallest budgets: 4 videos of 2 sampling steps, `steps` training steps of batch 2, K = 1 block. */
 const tiny = (steps = 2) => [

@@ -1,20 +1,10 @@
-/**
- * `prfl train` on tiny random models (a 2-block DiT, a few micro-steps): every method fine-tunes the DiT
- * and leaves a weights folder whose PAVRM is still the input's (saved with its whole backbone, so the
- * fine-tuned DiT does not change it); --eval-videos judges base and fine-tuned; the refusals (exit 2, one
- * line, no run folder); and Ctrl-C then --resume, which must end with the same DiT, bit for bit, as a
- * run never stopped.
- */
-import { execFile } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeEmbedded, type EmbeddedModels, loadEmbedded } from '@prfl/pretrained';
 import { type LatentVideo, timestep } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliIo, memorySink, run } from '../src/index.js';
-import { BIN, saveTinyModels, tempDir } from './fixtures.js';
+import { BIN, runBinary, runInProcess, saveTinyModels, tempDir } from './fixtures.js';
 
 const tmp = tempDir('train');
 const weights = path.join(tmp.dir, 'weights');
@@ -27,51 +17,11 @@ beforeAll(async () => {
   await saveTinyModels(weights);
 }, 120_000);
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The built binary in the temp folder. */
-function prfl(args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: tmp.dir, maxBuffer: 1 << 26 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
+const prfl = (args: string[]) => runBinary(tmp.dir, args);
 /** `run` in this process; `onStderr` sees every write to stderr and may press Ctrl-C. */
-async function inProcess(args: string[], onStderr?: (text: string, ctrlC: () => void) => void): Promise<Ran> {
-  const signals = new EventEmitter();
-  const stdout = memorySink();
-  const stderr = memorySink();
-  const io: CliIo = {
-    stdout,
-    stderr: {
-      write: (t: string) => {
-        stderr.write(t);
-        onStderr?.(t, () => signals.emit('SIGINT'));
-        return true;
-      },
-    },
-    cwd: tmp.dir,
-    signals: signals as never,
-    exit: () => {
-      throw new Error('a single Ctrl-C must not exit at once');
-    },
-    now: () => new Date(2026, 0, 2, 3, 4, 5),
-  };
-  const code = await run(args, io);
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+const inProcess = (args: string[], onStderr?: (text: string, ctrlC: () => void) => void) =>
+  runInProcess(tmp.dir, args, onStderr);
 
 /** `steps` micro-steps of batch 2 over `clips` clips, rollouts of 2 sampling steps, lr 1e-3 (the DiT moves). */
 const tiny = (steps = 2, clips = 4) => [
