@@ -132,6 +132,29 @@ function ditBlocksOf(weights: string): number | undefined {
   return wanDiTConfigFromJson(JSON.parse(readFileSync(file, 'utf8'))).numLayers;
 }
 
+/**
+ * Progress of a reward's training: a bar per phase (named by `names`), each step's loss and batch
+ * accuracy in metrics.jsonl and on the bar; `final()` is the last step's.
+ */
+function trainingWatch(ctx: CommandContext, run: RunDir, names: Readonly<Record<string, string>>) {
+  let phase = '';
+  let final: TrainRewardResult['final'] = null;
+  return {
+    onProgress(p: { phase: string; done: number; total: number; loss?: number; accuracy?: number }): void {
+      if (p.phase !== phase) {
+        phase = p.phase;
+        ctx.progress.phase(names[p.phase] ?? p.phase, p.total);
+      }
+      if (p.phase === 'train' && p.loss !== undefined) {
+        final = { loss: p.loss, accuracy: p.accuracy ?? Number.NaN };
+        run.metrics({ stage: 'train', step: p.done, loss: p.loss, accuracy: p.accuracy });
+        ctx.progress.update(p.done, { loss: p.loss.toFixed(4), acc: final.accuracy.toFixed(3) });
+      } else ctx.progress.update(p.done);
+    },
+    final: () => final,
+  };
+}
+
 /** Labelled latents from reference-layout lists, checked against the models. */
 async function listData(models: EmbeddedModels, lists: readonly string[]): Promise<LabelledLatents> {
   const { frames, height, width } = models.manifest.world;
@@ -214,8 +237,7 @@ export async function trainRewardCommand(
       if (options.space === 'pixel') {
         return await trainPixelSpace(ctx, { models, config, options, run, data, backend, resumed, began });
       }
-      let final: TrainRewardResult['final'] = null;
-      let phase = '';
+      const watch = trainingWatch(ctx, run, { generate: 'generate + label', train: 'train PAVRM' });
       const trained = await trainReward({
         models,
         world: models.manifest.world,
@@ -235,20 +257,7 @@ export async function trainRewardCommand(
         checkpointDir: run.file(CHECKPOINTS_DIR),
         checkpointEvery: config.number('train.save_interval'),
         ...(data === undefined ? {} : { data }),
-        onProgress: (p) => {
-          if (p.phase !== phase) {
-            phase = p.phase;
-            ctx.progress.phase(p.phase === 'generate' ? 'generate + label' : 'train PAVRM', p.total);
-          }
-          if (p.phase === 'train' && p.loss !== undefined) {
-            final = { loss: p.loss, accuracy: p.accuracy ?? Number.NaN };
-            run.metrics({ stage: 'train', step: p.done, loss: p.loss, accuracy: p.accuracy });
-            ctx.progress.update(p.done, {
-              loss: p.loss.toFixed(4),
-              acc: (p.accuracy ?? Number.NaN).toFixed(3),
-            });
-          } else ctx.progress.update(p.done);
-        },
+        onProgress: watch.onProgress,
         signal: ctx.signal,
       });
       try {
@@ -311,7 +320,7 @@ export async function trainRewardCommand(
           blocks,
           pool,
           loss,
-          final,
+          final: watch.final(),
           evaluation,
           pixelEvaluation: null,
           elapsedMs: Math.round(performance.now() - began),
@@ -362,8 +371,7 @@ async function trainPixelSpace(
       (d) => ctx.progress.update(d),
     );
   }
-  let final: TrainRewardResult['final'] = null;
-  let phase = '';
+  const watch = trainingWatch(ctx, run, { decode: 'decode frames', train: 'train pixel reward' });
   let trained: Awaited<ReturnType<typeof trainPixelReward>>;
   try {
     trained = await trainPixelReward({
@@ -376,20 +384,7 @@ async function trainPixelSpace(
       seed,
       checkpointDir: run.file(CHECKPOINTS_DIR),
       checkpointEvery: config.number('train.save_interval'),
-      onProgress: (p) => {
-        if (p.phase !== phase) {
-          phase = p.phase;
-          ctx.progress.phase(p.phase === 'decode' ? 'decode frames' : 'train pixel reward', p.total);
-        }
-        if (p.phase === 'train' && p.loss !== undefined) {
-          final = { loss: p.loss, accuracy: p.accuracy ?? Number.NaN };
-          run.metrics({ stage: 'train', step: p.done, loss: p.loss, accuracy: p.accuracy });
-          ctx.progress.update(p.done, {
-            loss: p.loss.toFixed(4),
-            acc: (p.accuracy ?? Number.NaN).toFixed(3),
-          });
-        } else ctx.progress.update(p.done);
-      },
+      onProgress: watch.onProgress,
       signal: ctx.signal,
     });
   } finally {
@@ -439,7 +434,7 @@ async function trainPixelSpace(
       blocks: 0,
       pool: 'mean',
       loss: 'ce',
-      final,
+      final: watch.final(),
       evaluation: null,
       pixelEvaluation,
       elapsedMs: Math.round(performance.now() - a.began),

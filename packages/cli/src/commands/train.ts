@@ -20,9 +20,7 @@ import {
   type EmbeddedModels,
   finetuneWithPrfl,
   generateJudged,
-  type JudgedVideo,
   type Rate,
-  wilson,
   worldPrompts,
 } from '@prfl/pretrained';
 import { saveEmbedded } from '@prfl/pretrained/recipe';
@@ -39,6 +37,7 @@ import type { LatentRewardModel, LatentVideo } from '@prfl/tensor';
 import type { ResolvedConfig } from '../config/resolve.js';
 import type { CommandContext } from '../context.js';
 import { ConfigError, InterruptedError, UsageError } from '../errors.js';
+import { type OracleRates, oracleRates } from '../oracle-rates.js';
 import { readReferenceData } from '../reference-data.js';
 import { CHECKPOINTS_DIR, EVAL_FILE, RUN_WEIGHTS_DIR } from '../run-layout.js';
 import { writeTextAtomic } from '../run-dir.js';
@@ -90,10 +89,7 @@ interface SavedOptions {
   weights: string;
 }
 
-export interface OracleRates {
-  motionGood: Rate;
-  adherence: Rate;
-}
+export type { OracleRates };
 
 export interface TrainResult {
   method: TrainMethod;
@@ -170,13 +166,6 @@ export function trainerOptions(
   return o;
 }
 
-function rates(videos: readonly JudgedVideo[]): OracleRates {
-  return {
-    motionGood: wilson(videos.filter((v) => v.motionGood).length, videos.length),
-    adherence: wilson(videos.filter((v) => v.adherent).length, videos.length),
-  };
-}
-
 /** The held-out prompts (cycled) and the seed every evaluation of the run uses. */
 function judgeHeldOut(
   ctx: CommandContext,
@@ -197,7 +186,7 @@ function judgeHeldOut(
   }).then((g) => {
     tf.dispose([g.latents, g.text]);
     ctx.progress.end();
-    return rates(g.videos);
+    return oracleRates(g.videos);
   });
 }
 

@@ -22,14 +22,13 @@ import {
   finetuneWithPrfl,
   generateJudged,
   type JudgedVideo,
-  type Rate,
-  wilson,
   worldPrompts,
 } from '@prfl/pretrained';
 import { saveEmbedded, trainReward } from '@prfl/pretrained/recipe';
 import type { PrflStepMetrics } from '@prfl/refl';
 import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
 import type { LatentVideo } from '@prfl/tensor';
+import { type OracleRates, oracleRates } from '../oracle-rates.js';
 import { writeTextAtomic } from '../run-dir.js';
 import { RUN_WEIGHTS_DIR } from '../run-layout.js';
 
@@ -75,10 +74,7 @@ export const DEMO_QUICK: Readonly<Partial<DemoSettings>> = Object.freeze({
   samples: 2,
 });
 
-export interface OracleRates {
-  motionGood: Rate;
-  adherence: Rate;
-}
+export type { OracleRates };
 
 export interface DemoResult {
   settings: DemoSettings;
@@ -121,13 +117,6 @@ export interface DemoHooks {
 export interface DemoFrames {
   before: Video[];
   after: Video[];
-}
-
-function rates(videos: readonly JudgedVideo[]): OracleRates {
-  return {
-    motionGood: wilson(videos.filter((v) => v.motionGood).length, videos.length),
-    adherence: wilson(videos.filter((v) => v.adherent).length, videos.length),
-  };
 }
 
 /**
@@ -292,8 +281,8 @@ export async function runDemo(
     tf.dispose([after.latents, after.text]);
     end();
 
-    const b = rates(before.videos);
-    const a = rates(after.videos);
+    const b = oracleRates(before.videos);
+    const a = oracleRates(after.videos);
     const result: DemoResult = {
       settings: s,
       backend: tf.getBackend(),
