@@ -58,6 +58,10 @@ describe('saveEmbedded / loadEmbedded', () => {
       expect([...m.dit.namedVariables().values()].every((v) => !v.trainable)).toBe(true);
       disposeEmbedded(m);
     }
+    // Loading and disposing leaves nothing behind: the PAVRM's own backbone copy is freed too.
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) disposeEmbedded(await loadEmbedded({ from: dir }));
+    expect(tf.memory().numTensors).toBe(before);
     const noReward = await loadEmbedded({ from: dir, reward: false });
     expect(noReward.reward).toBeUndefined();
     disposeEmbedded(noReward);
