@@ -29,7 +29,13 @@ export {
   trainingSigmaGrid,
 } from './sigma-sampling.js';
 export type { SampledNoiseLevels, SigmaSampler } from './sigma-sampling.js';
-export { assertBinaryLabels, assertFiniteTensor, assertLatentVideo, assertTimesteps } from './validate.js';
+export {
+  assertBinaryLabels,
+  assertFiniteTensor,
+  assertLabelTargets,
+  assertLatentVideo,
+  assertTimesteps,
+} from './validate.js';
 export { bceWithLogits, bradleyTerryLoss } from './train/losses.js';
 export { pavrmTrainStep } from './train/train-step.js';
 export type { PavrmStepMetrics, PavrmTrainRun } from './train/train-step.js';

@@ -81,6 +81,37 @@ export function assertBinaryLabels(
   }
 }
 
+/**
+ * Throws unless `labels` is a [B] tensor of training targets in [0, 1]: hard labels 0/1, or soft ones (the
+ * probability that the video is good: an annotators' agreement rate, an oracle's calibrated score). BCE
+ * takes either. One device read.
+ */
+export function assertLabelTargets(
+  what: string,
+  labels: unknown,
+  batch: number,
+): asserts labels is tf.Tensor1D {
+  if (!(labels instanceof tf.Tensor)) {
+    throw new InvalidArgumentError(
+      `${what}: expected a [${batch}] tensor of labels in [0, 1], got ${describe(labels)}`,
+    );
+  }
+  if (labels.rank !== 1 || labels.shape[0] !== batch) {
+    throw new InvalidArgumentError(
+      `${what}: expected one label per batch element, shape [${batch}], got ${formatShape(labels.shape)}`,
+    );
+  }
+  const values = labels.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!(v >= 0 && v <= 1)) {
+      throw new InvalidArgumentError(
+        `${what}[${i}]: expected a label in [0, 1] (0/1, or the probability of good), got ${String(v)}`,
+      );
+    }
+  }
+}
+
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (x instanceof tf.Tensor) return `a ${x.dtype} tensor ${formatShape(x.shape)}`;

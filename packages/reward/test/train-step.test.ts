@@ -66,6 +66,34 @@ describe.each(backendsUnderTest())('pavrmTrainStep on %s', (backend) => {
     backbone.dispose();
   });
 
+  it('BCE step on soft labels: the loss is the cross-entropy against the probabilities; accuracy thresholds them at 0.5', () => {
+    const { backbone, reward } = tinyReward(1);
+    const hard = tinyBatch(4);
+    const soft = { ...hard, labels: tf.tensor1d([0.9, 0.2, 0.5, 0.05]) };
+    const trainer = new PavrmTrainer(reward, { seed: 12 });
+    const replay = new Generator('pavrm-noise/12');
+    const { sigmas, timesteps } = sampleTrainingSigmas(replay, 4);
+    const eps = replay.normal<tf.Rank.R5>(hard.latents.shape);
+    const logits = tf.tidy(() =>
+      reward.score(addNoise(hard.latents, eps, sigmas) as tf.Tensor5D, timesteps, hard.conditioning),
+    );
+    const r = Array.from(logits.dataSync());
+    const y = [0.9, 0.2, 0.5, 0.05];
+    // -y log s(r) - (1 - y) log(1 - s(r)), written out in float64.
+    const sig = (x: number) => 1 / (1 + Math.exp(-x));
+    const expected =
+      r.reduce((acc, ri, i) => acc - y[i]! * Math.log(sig(ri)) - (1 - y[i]!) * Math.log(1 - sig(ri)), 0) / 4;
+    const correct = r.filter((ri, i) => ri >= 0 === y[i]! >= 0.5).length / 4;
+    const m = trainer.trainStep(soft);
+    expect(m.loss).toBeCloseTo(expected, 5);
+    expect(m.accuracy).toBe(correct);
+    tf.dispose([eps, logits, soft.labels]);
+    disposeBatch(hard);
+    trainer.dispose();
+    reward.dispose();
+    backbone.dispose();
+  });
+
   it('Bradley-Terry step: identical win and lose give loss ln 2 (same eps and sigma for both)', () => {
     const { backbone, reward } = tinyReward(2);
     const pairs = motionLatentPairs(new Generator(3), 3);
@@ -147,10 +175,12 @@ describe.each(backendsUnderTest())('pavrmTrainStep on %s', (backend) => {
     expect(() => trainer.trainStep(shortLabels)).toThrow(
       /batch\.labels: expected one label per batch element, shape \[3\], got \[2\]/,
     );
-    const softLabels = { ...batch, labels: tf.tensor1d([1, 0.5, 0]) };
-    expect(() => trainer.trainStep(softLabels)).toThrow(
-      /batch\.labels\[1\]: expected a label 0 or 1, got 0\.5/,
+    const outOfRange = { ...batch, labels: tf.tensor1d([1, 1.5, 0]) };
+    expect(() => trainer.trainStep(outOfRange)).toThrow(
+      /batch\.labels\[1\]: expected a label in \[0, 1\] \(0\/1, or the probability of good\), got 1\.5/,
     );
+    const nanLabel = { ...batch, labels: tf.tensor1d([1, Number.NaN, 0]) };
+    expect(() => trainer.trainStep(nanLabel)).toThrow(/batch\.labels\[1\]: expected a label in \[0, 1\].*got NaN/);
     const nan = tf.tidy(() =>
       tf.where(
         tf.equal(tf.reshape(tf.range(0, batch.latents.size), batch.latents.shape), 17),
@@ -184,7 +214,8 @@ describe.each(backendsUnderTest())('pavrmTrainStep on %s', (backend) => {
     tf.dispose([
       wrongRank.latents,
       shortLabels.labels,
-      softLabels.labels,
+      outOfRange.labels,
+      nanLabel.labels,
       nan,
       pairs.win,
       pairs.lose,

@@ -57,6 +57,12 @@ export interface TrainRewardOptions {
    * the same prompt, the good one preferred (the paper's pairwise alternative).
    */
   loss?: 'bce' | 'bradley-terry';
+  /**
+   * What BCE learns from each video: 'label' (default), the oracle's 0/1 motion label, as an annotator
+   * gives it; or 'score', the oracle's motion score in (0, 1) (0.5 at its decision threshold) as a soft
+   * label: near-threshold videos then count as the near-ties they are. Needs `motionScore` on every video.
+   */
+  target?: 'label' | 'score';
   /** Hidden widths of the MLP head (default [64, 32]). */
   hidden?: readonly number[];
   /** Training steps (default 1500) and batch size (default 16). */
@@ -85,7 +91,7 @@ export interface TrainRewardOptions {
 }
 
 /** What the reward learns from each video: its prompt and the oracle's (or an annotator's) motion label. */
-export type LabelledVideo = Pick<JudgedVideo, 'prompt' | 'motionGood'>;
+export type LabelledVideo = Pick<JudgedVideo, 'prompt' | 'motionGood'> & { motionScore?: number };
 
 /** Labelled latents to train on: normalised latents [N, F', H', W', C], text [N, L, D], one label each. */
 export interface LabelledLatents {
@@ -127,6 +133,15 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
       `trainReward: loss must be 'bce' or 'bradley-terry', got ${JSON.stringify(loss)}`,
     );
   }
+  const target = options.target ?? 'label';
+  if (target !== 'label' && target !== 'score') {
+    throw new InvalidArgumentError(
+      `trainReward: target must be 'label' or 'score', got ${JSON.stringify(target)}`,
+    );
+  }
+  if (target === 'score' && loss !== 'bce') {
+    throw new InvalidArgumentError("trainReward: target 'score' is a soft label for loss 'bce', not for 'bradley-terry'");
+  }
   const start = performance.now();
   const progress = (p: Omit<RewardProgress, 'elapsedMs'>) =>
     options.onProgress?.({ ...p, elapsedMs: performance.now() - start });
@@ -155,7 +170,7 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
       : new PavrmTrainer(reward, trainerOptions);
   const owned: tf.Tensor[] = [];
   try {
-    const { source, owned: made } = loss === 'bce' ? pointwise(data) : pairwise(data);
+    const { source, owned: made } = loss === 'bce' ? pointwise(data, target) : pairwise(data);
     owned.push(...made);
     // Fewer videos (or pairs) than a batch: the batch is all of them, not none (dropLast would drop it).
     const batch = Math.min(batchSize, source.size);
@@ -186,6 +201,8 @@ function dataKey(options: TrainRewardOptions, count: number, seed: number): stri
     cacheKey: options.cacheKey ?? '',
     generations: count,
     seed,
+    // Only when not the default, so that the keys of earlier runs still match.
+    ...(options.target === 'score' ? { target: 'score' } : {}),
   });
 }
 
@@ -229,12 +246,22 @@ export async function rewardGenerations(
   return cachedGenerations(options, wanted, `${options.seed ?? 1}/reward-generations`, onProgress);
 }
 
-/** Every video against its motion label; `owned` are the tensors made here, which the source reads until the end. */
-function pointwise(data: LabelledLatents) {
-  const labels = tf.tensor1d(
-    data.videos.map((v) => v.motionGood),
-    'float32',
-  );
+/**
+ * Every video against its motion label (or its motion score as a soft label); `owned` are the tensors made
+ * here, which the source reads until the end.
+ */
+function pointwise(data: LabelledLatents, target: 'label' | 'score') {
+  const values = data.videos.map((v, i) => {
+    if (target === 'label') return v.motionGood;
+    const s = v.motionScore;
+    if (typeof s !== 'number' || !(s >= 0 && s <= 1)) {
+      throw new InvalidArgumentError(
+        `trainReward: target 'score' needs a motion score in [0, 1] on every video; video ${i} (${v.prompt}) has ${String(s)}`,
+      );
+    }
+    return s;
+  });
+  const labels = tf.tensor1d(values, 'float32');
   return {
     source: tensorPointwiseSource({ latents: data.latents, labels, conditioning: { text: data.text } }),
     owned: [labels],

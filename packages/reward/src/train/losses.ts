@@ -11,7 +11,8 @@ function check1d(what: string, t: tf.Tensor, n?: number): void {
 }
 
 /**
- * Pointwise binary cross-entropy of reward logits r [B] against 0/1 labels y [B], averaged over the batch:
+ * Pointwise binary cross-entropy of reward logits r [B] against labels y [B] in [0, 1] (0/1,
+ * or soft targets: the probability that the video is good), averaged over the batch:
  * mean(-y log sigmoid(r) - (1 - y) log(1 - sigmoid(r))) = mean(softplus(r) - y r). The reference applies
  * nn.BCELoss to sigmoid(r); this is the same value without the loss of precision at large |r|.
  */

@@ -14,7 +14,7 @@ import {
   type PreferenceSource,
 } from '@prfl/tensor';
 import { gatherConditioning } from '../conditioning.js';
-import { assertBinaryLabels, assertLatentVideo } from '../validate.js';
+import { assertLabelTargets, assertLatentVideo } from '../validate.js';
 
 function checkOptions(options: BatchOptions): void {
   if (!Number.isInteger(options?.batchSize) || options.batchSize < 1) {
@@ -40,7 +40,7 @@ function order(size: number, options: BatchOptions): number[][] {
 }
 
 /**
- * Labelled videos held as tensors: latents [N, F, H, W, C], labels [N] of 0/1, conditioning with batch N.
+ * Labelled videos held as tensors: latents [N, F, H, W, C], labels [N] in [0, 1] (0/1, or soft), conditioning with batch N.
  * Each batch is made of new tensors (gathered), which the consumer disposes; the source keeps its own.
  */
 export function tensorPointwiseSource(data: {
@@ -51,7 +51,7 @@ export function tensorPointwiseSource(data: {
 }): PreferenceSource<PointwiseBatch> {
   assertLatentVideo('latents', data.latents);
   const n = data.latents.shape[0];
-  assertBinaryLabels('labels', data.labels, n);
+  assertLabelTargets('labels', data.labels, n);
   if (data.conditioning?.text?.shape[0] !== n) {
     throw new InvalidArgumentError(
       `conditioning.text: expected batch ${n}, got ${String(data.conditioning?.text?.shape)}`,

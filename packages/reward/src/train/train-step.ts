@@ -16,7 +16,7 @@ import {
 } from '@prfl/tensor';
 import { addNoise } from '../forward-process.js';
 import { type SigmaSampler, sampleTrainingSigmas } from '../sigma-sampling.js';
-import { assertBinaryLabels, assertFiniteTensor, assertLatentVideo } from '../validate.js';
+import { assertFiniteTensor, assertLabelTargets, assertLatentVideo } from '../validate.js';
 import { bceWithLogits, bradleyTerryLoss } from './losses.js';
 
 /** Everything one step reads and updates. `PavrmTrainer` builds and owns it. */
@@ -79,13 +79,13 @@ function globalNorm(grads: readonly tf.Tensor[]): number {
  * One PAVRM training step on a batch of labelled videos (pointwise BCE, the paper's default) or of
  * (better, worse) pairs (Bradley-Terry). The batch's tensors are read, not disposed.
  *
- * @throws InvalidArgumentError for latents that are not [B, F, H, W, C], labels that are not one 0/1
- *   per video, pairs of different shapes, or NaN/Inf in the latents.
+ * @throws InvalidArgumentError for latents that are not [B, F, H, W, C], labels that are not one
+ *   value in [0, 1] per video (0/1, or soft: the probability of good), pairs of different shapes, or NaN/Inf in the latents.
  */
 export function pavrmTrainStep(run: PavrmTrainRun, batch: PointwiseBatch | PairwiseBatch): PavrmStepMetrics {
   const started = performance.now();
 
-  // 0. Check the batch: clean latents [B, F, H, W, C], finite; labels 0/1 per video or pairs of one shape.
+  // 0. Check the batch: clean latents [B, F, H, W, C], finite; labels in [0, 1] per video or pairs of one shape.
   const pairwise = isPairwise(batch);
   const x0 = pairwise ? batch.win : batch.latents;
   assertLatentVideo(pairwise ? 'batch.win' : 'batch.latents', x0);
@@ -96,7 +96,7 @@ export function pavrmTrainStep(run: PavrmTrainRun, batch: PointwiseBatch | Pairw
     assertFiniteTensor('batch.win', batch.win);
     assertFiniteTensor('batch.lose', batch.lose);
   } else {
-    assertBinaryLabels('batch.labels', batch.labels, b);
+    assertLabelTargets('batch.labels', batch.labels, b);
     assertFiniteTensor('batch.latents', batch.latents);
   }
 
@@ -172,8 +172,8 @@ export function pavrmTrainStep(run: PavrmTrainRun, batch: PointwiseBatch | Pairw
       const correct = pairwise
         ? tf.greater(scores[0] as tf.Tensor, scores[1] as tf.Tensor)
         : tf.equal(
-            tf.cast(tf.greaterEqual(scores[0] as tf.Tensor, 0), 'float32'),
-            (batch as PointwiseBatch).labels,
+            tf.greaterEqual(scores[0] as tf.Tensor, 0),
+            tf.greaterEqual((batch as PointwiseBatch).labels, 0.5),
           );
       return tf.mean(tf.cast(correct, 'float32')).dataSync()[0] as number;
     });
