@@ -180,7 +180,9 @@ describe.each(backendsUnderTest())('pavrmTrainStep on %s', (backend) => {
       /batch\.labels\[1\]: expected a label in \[0, 1\] \(0\/1, or the probability of good\), got 1\.5/,
     );
     const nanLabel = { ...batch, labels: tf.tensor1d([1, Number.NaN, 0]) };
-    expect(() => trainer.trainStep(nanLabel)).toThrow(/batch\.labels\[1\]: expected a label in \[0, 1\].*got NaN/);
+    expect(() => trainer.trainStep(nanLabel)).toThrow(
+      /batch\.labels\[1\]: expected a label in \[0, 1\].*got NaN/,
+    );
     const nan = tf.tidy(() =>
       tf.where(
         tf.equal(tf.reshape(tf.range(0, batch.latents.size), batch.latents.shape), 17),

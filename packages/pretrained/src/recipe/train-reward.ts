@@ -140,7 +140,9 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     );
   }
   if (target === 'score' && loss !== 'bce') {
-    throw new InvalidArgumentError("trainReward: target 'score' is a soft label for loss 'bce', not for 'bradley-terry'");
+    throw new InvalidArgumentError(
+      "trainReward: target 'score' is a soft label for loss 'bce', not for 'bradley-terry'",
+    );
   }
   const start = performance.now();
   const progress = (p: Omit<RewardProgress, 'elapsedMs'>) =>
