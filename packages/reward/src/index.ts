@@ -49,7 +49,7 @@ export type {
 } from './train/trainer.js';
 export { tensorPairwiseSource, tensorPointwiseSource } from './train/tensor-source.js';
 export { disposeBatch } from './train/batch.js';
-export { binaryMetrics, rocAuc } from './eval/metrics.js';
+export { binaryMetrics, rocAuc, withinGroupAuc } from './eval/metrics.js';
 export type { BinaryMetrics } from './eval/metrics.js';
 export { evaluateBySigmaBucket, formatBucketTable, PAPER_SIGMA_BUCKETS } from './eval/evaluate.js';
 export type { BucketResult, EvaluateOptions, SigmaBucket, SigmaBucketEvaluation } from './eval/evaluate.js';

@@ -111,6 +111,49 @@ describe.each(backendsUnderTest())('evaluation by sigma bucket on %s', (backend)
     expect(fromHalves).toEqual(fromOne);
   });
 
+  it('within-group ROC-AUC: 0.5 for a reward that knows only the prompt, 1 for one that reads the video', async () => {
+    // Prompt A comes out well 3 times in 4, prompt B once in 4.
+    const labels = [1, 1, 1, 0, 1, 0, 0, 0];
+    const prompt = ['A', 'A', 'A', 'A', 'B', 'B', 'B', 'B'];
+    const n = labels.length;
+    const data: PointwiseBatch = {
+      ids: labels.map((_, i) => `g${i}`),
+      latents: tf.tidy(() =>
+        tf.mul(
+          tf.reshape(tf.tensor1d(labels.map((l) => (l ? 1e4 : -1e4))), [n, 1, 1, 1, 1]),
+          tf.ones([n, 2, 2, 2, 3]),
+        ),
+      ) as tf.Tensor5D,
+      labels: tf.tensor1d(labels),
+      conditioning: { text: tf.tensor3d(prompt.map((p) => [[p === 'A' ? 1 : -1]])) },
+    };
+    const groupOf = (id: string) => prompt[Number(id.slice(1))] as string;
+    const prior: LatentRewardModel = {
+      namedVariables: () => new Map(),
+      score: (_x: LatentVideo, _t: readonly Timestep[], c: Conditioning) =>
+        tf.tidy(() => tf.reshape(c.text as tf.Tensor3D, [-1]) as tf.Tensor1D),
+    };
+    const content: LatentRewardModel = {
+      namedVariables: () => new Map(),
+      score: (x: LatentVideo) => tf.tidy(() => tf.mean(tf.reshape(x, [x.shape[0], -1]), 1) as tf.Tensor1D),
+    };
+    const p = await evaluateBySigmaBucket(prior, data, { groupOf });
+    // Plain ROC-AUC: 9 wins (A good over B bad) + 6 ties of 16 pairs; within a prompt, only ties.
+    expect(p.average.rocAuc).toBeCloseTo(0.75, 12);
+    expect(p.average.withinGroupAuc).toBe(0.5);
+    expect(p.withinGroupPairs).toBe(6);
+    expect(p.buckets.every((b) => b.withinGroupAuc === 0.5)).toBe(true);
+    expect(formatBucketTable(p)).toMatch(/in-group auc/);
+    const c = await evaluateBySigmaBucket(content, data, { groupOf });
+    expect(c.average.withinGroupAuc).toBe(1);
+    // Without groupOf, nothing of it appears.
+    const plain = await evaluateBySigmaBucket(prior, data);
+    expect(plain.withinGroupPairs).toBeUndefined();
+    expect(plain.average.withinGroupAuc).toBeUndefined();
+    expect(formatBucketTable(plain)).not.toMatch(/in-group/);
+    tf.dispose([data.latents, data.labels, data.conditioning.text as tf.Tensor]);
+  });
+
   it('rejects a batch whose labels do not match its videos', async () => {
     const bad = { ...batch(3, [1, 0, 1]), labels: tf.tensor1d([1, 0]) };
     await expect(evaluateBySigmaBucket(timestepReward(500, []), bad)).rejects.toThrow(

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backendsUnderTest, initBackend, InvalidArgumentError, shutdownBackend } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bceWithLogits, binaryMetrics, bradleyTerryLoss, rocAuc } from '../src/index.js';
+import { bceWithLogits, binaryMetrics, bradleyTerryLoss, rocAuc, withinGroupAuc } from '../src/index.js';
 
 const softplus = (x: number) => Math.log1p(Math.exp(x));
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -73,6 +73,17 @@ describe('binary metrics', () => {
     expect(rocAuc([0.5, 0.5], [0, 1])).toBeCloseTo(0.5, 12);
     expect(rocAuc([0.2, 0.5, 0.5, 0.9], [0, 0, 1, 1])).toBeCloseTo((1 + 0.5 + 1 + 1) / 4, 12);
     expect(rocAuc([0.1, 0.2], [1, 1])).toBeNaN();
+  });
+
+  it('within-group ROC-AUC counts (positive, negative) pairs of one group only', () => {
+    // Group a: 0.9 > 0.2 (win), 0.9 > 0.5 (win); group b: 0.3 < 0.6 (loss); 0.7 is alone in group c.
+    const scores = [0.9, 0.2, 0.5, 0.3, 0.6, 0.7];
+    const labels = [1, 0, 0, 1, 0, 1];
+    const groups = ['a', 'a', 'a', 'b', 'b', 'c'];
+    expect(withinGroupAuc(scores, labels, groups)).toEqual({ auc: 2 / 3, pairs: 3 });
+    expect(withinGroupAuc([0.5, 0.5], [1, 0], ['x', 'x'])).toEqual({ auc: 0.5, pairs: 1 });
+    expect(withinGroupAuc([0.1, 0.2], [1, 0], ['x', 'y']).auc).toBeNaN();
+    expect(() => withinGroupAuc([0.1, 0.2], [1, 0], ['x'])).toThrow(/1 groups but 2 labels/);
   });
 
   it('precision and recall are 0 (not NaN) without predicted or actual positives', () => {

@@ -21,7 +21,7 @@ import {
 import { addNoise } from '../forward-process.js';
 import { disposeBatch } from '../train/batch.js';
 import { assertBinaryLabels, assertLatentVideo } from '../validate.js';
-import { type BinaryMetrics, binaryMetrics } from './metrics.js';
+import { type BinaryMetrics, binaryMetrics, withinGroupAuc } from './metrics.js';
 
 /** A range of noise levels; `includeLow` makes it closed on the left. */
 export interface SigmaBucket {
@@ -43,6 +43,11 @@ export interface BucketResult extends BinaryMetrics {
   bucket: SigmaBucket;
   /** Mean of the sigmas drawn in the bucket. */
   meanSigma: number;
+  /**
+   * With `groupOf`: ROC-AUC over (good, bad) pairs of the same group only (metrics.ts withinGroupAuc):
+   * 0.5 for a reward that knows the prompt's prior and nothing of the video. Else absent.
+   */
+  withinGroupAuc?: number;
 }
 
 export interface SigmaBucketEvaluation {
@@ -50,7 +55,9 @@ export interface SigmaBucketEvaluation {
   threshold: number;
   buckets: BucketResult[];
   /** Each metric averaged over the buckets (the paper's headline number is `average.accuracy`). */
-  average: Omit<BinaryMetrics, 'n'> & { n: number };
+  average: Omit<BinaryMetrics, 'n'> & { n: number; withinGroupAuc?: number };
+  /** With `groupOf`: the (good, bad) pairs of one group that `withinGroupAuc` is over. */
+  withinGroupPairs?: number;
 }
 
 export interface EvaluateOptions {
@@ -63,6 +70,11 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Print the table with this function (e.g. console.log). */
   log?: (text: string) => void;
+  /**
+   * The group of each video by id (e.g. its prompt): adds `withinGroupAuc`, the ROC-AUC over pairs of one
+   * group, which a reward cannot raise by knowing which prompts tend to come out well.
+   */
+  groupOf?: (id: string) => string;
 }
 
 type EvalData =
@@ -137,6 +149,7 @@ export async function evaluateBySigmaBucket(
   const probs: number[][] = buckets.map(() => []);
   const labels: number[][] = buckets.map(() => []);
   const drawn: number[][] = buckets.map(() => []);
+  const ids: string[] = [];
   for await (const { batch, owned } of batchesOf(data, options.batchSize ?? 8)) {
     try {
       assertLatentVideo('batch.latents', batch.latents);
@@ -148,6 +161,7 @@ export async function evaluateBySigmaBucket(
         );
       }
       const y = Array.from(batch.labels.dataSync());
+      ids.push(...batch.ids);
       const perVideo = batch.latents.size / b;
       for (const [k, bucket] of buckets.entries()) {
         const sigmas: ReturnType<typeof toSigma>[] = [];
@@ -177,15 +191,22 @@ export async function evaluateBySigmaBucket(
       if (owned) disposeBatch(batch);
     }
   }
+  const groups = options.groupOf === undefined ? undefined : ids.map((id) => String(options.groupOf?.(id)));
+  let withinGroupPairs: number | undefined;
   const results: BucketResult[] = buckets.map((bucket, k) => {
     const s = drawn[k] as number[];
+    const within =
+      groups === undefined ? undefined : withinGroupAuc(probs[k] as number[], labels[k] as number[], groups);
+    withinGroupPairs = within?.pairs;
     return {
       bucket: { ...bucket },
       meanSigma: s.length ? s.reduce((a, v) => a + v, 0) / s.length : Number.NaN,
       ...binaryMetrics(probs[k] as number[], labels[k] as number[], threshold),
+      ...(within === undefined ? {} : { withinGroupAuc: within.auc }),
     };
   });
-  const mean = (key: keyof BinaryMetrics) => results.reduce((a, r) => a + r[key], 0) / results.length;
+  const mean = (key: keyof BinaryMetrics | 'withinGroupAuc') =>
+    results.reduce((a, r) => a + (r[key] ?? Number.NaN), 0) / results.length;
   const evaluation: SigmaBucketEvaluation = {
     seed,
     threshold,
@@ -198,7 +219,9 @@ export async function evaluateBySigmaBucket(
       f1: mean('f1'),
       rocAuc: mean('rocAuc'),
       loss: mean('loss'),
+      ...(groups === undefined ? {} : { withinGroupAuc: mean('withinGroupAuc') }),
     },
+    ...(withinGroupPairs === undefined ? {} : { withinGroupPairs }),
   };
   options.log?.(formatBucketTable(evaluation));
   return evaluation;
@@ -207,7 +230,9 @@ export async function evaluateBySigmaBucket(
 /** The evaluation as an aligned text table, one row per bucket and the average last. */
 export function formatBucketTable(e: SigmaBucketEvaluation): string {
   const f = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(3));
+  const grouped = e.withinGroupPairs !== undefined;
   const head = ['sigma', 'n', 'accuracy', 'precision', 'recall', 'f1', 'roc-auc', 'bce'];
+  if (grouped) head.push('in-group auc');
   const rows = e.buckets.map((r) => [
     bucketLabel(r.bucket),
     String(r.n),
@@ -217,6 +242,7 @@ export function formatBucketTable(e: SigmaBucketEvaluation): string {
     f(r.f1),
     f(r.rocAuc),
     f(r.loss),
+    ...(grouped ? [f(r.withinGroupAuc ?? Number.NaN)] : []),
   ]);
   const a = e.average;
   rows.push([
@@ -228,6 +254,7 @@ export function formatBucketTable(e: SigmaBucketEvaluation): string {
     f(a.f1),
     f(a.rocAuc),
     f(a.loss),
+    ...(grouped ? [f(a.withinGroupAuc ?? Number.NaN)] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: string[]) =>

@@ -50,6 +50,42 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
   return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
 }
 
+/**
+ * ROC-AUC within groups: the probability that a positive scores above a negative of the SAME group (e.g.
+ * two videos of one prompt), ties counting one half, over all such pairs pooled. A reward that only knows
+ * which prompts tend to come out well (a prior on the text) reaches a high plain ROC-AUC and 0.5 here;
+ * only what it reads from the video itself moves this one. NaN when no group has both labels.
+ */
+export function withinGroupAuc(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  groups: readonly string[],
+): { auc: number; pairs: number } {
+  checkLengths(scores, labels);
+  if (groups.length !== labels.length) {
+    throw new InvalidArgumentError(
+      `metrics: ${groups.length} groups but ${labels.length} labels; expected one group per label`,
+    );
+  }
+  const byGroup = new Map<string, { pos: number[]; neg: number[] }>();
+  for (let i = 0; i < labels.length; i++) {
+    const g = byGroup.get(groups[i] as string) ?? { pos: [], neg: [] };
+    (labels[i] === 1 ? g.pos : g.neg).push(scores[i] as number);
+    byGroup.set(groups[i] as string, g);
+  }
+  let pairs = 0;
+  let wins = 0;
+  for (const { pos, neg } of byGroup.values()) {
+    for (const p of pos) {
+      for (const q of neg) {
+        pairs++;
+        wins += p > q ? 1 : p === q ? 0.5 : 0;
+      }
+    }
+  }
+  return { auc: pairs === 0 ? Number.NaN : wins / pairs, pairs };
+}
+
 /** Accuracy, precision, recall, F1, ROC-AUC and BCE of probabilities against 0/1 labels. */
 export function binaryMetrics(
   probabilities: ArrayLike<number>,
