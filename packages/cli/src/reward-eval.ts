@@ -21,6 +21,8 @@ export interface RewardBucketRow {
   rocAuc: number;
   precision: number;
   recall: number;
+  /** ROC-AUC over (good, bad) pairs of one prompt: 0.5 when the reward knows only the prompt. */
+  withinPromptAuc: number;
 }
 
 export interface RewardEvaluation {
@@ -33,7 +35,9 @@ export interface RewardEvaluation {
   majorityBaseline: number;
   seed: number;
   buckets: RewardBucketRow[];
-  average: { accuracy: number; rocAuc: number };
+  average: { accuracy: number; rocAuc: number; withinPromptAuc: number };
+  /** The (good, bad) pairs of one prompt that withinPromptAuc is over (0: it is NaN). */
+  withinPromptPairs: number;
 }
 
 export interface HeldOutOptions {
@@ -84,7 +88,8 @@ export async function evaluateReward(
         labels,
         conditioning: { text: data.text },
       },
-      { seed: o.seed },
+      // Ids are indices: each video's prompt is its group.
+      { seed: o.seed, groupOf: (id) => data.videos[Number(id)]?.prompt ?? '' },
     );
     return {
       source: o.source,
@@ -100,8 +105,14 @@ export async function evaluateReward(
         rocAuc: b.rocAuc,
         precision: b.precision,
         recall: b.recall,
+        withinPromptAuc: b.withinGroupAuc ?? Number.NaN,
       })),
-      average: { accuracy: e.average.accuracy, rocAuc: e.average.rocAuc },
+      average: {
+        accuracy: e.average.accuracy,
+        rocAuc: e.average.rocAuc,
+        withinPromptAuc: e.average.withinGroupAuc ?? Number.NaN,
+      },
+      withinPromptPairs: e.withinGroupPairs ?? 0,
     };
   } finally {
     labels.dispose();
@@ -109,18 +120,19 @@ export async function evaluateReward(
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : 'n/a');
-const auc = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a (one label)');
+const auc = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 
 /** The evaluation as a table. */
 export function formatRewardEvaluation(e: RewardEvaluation): string {
   const lines = [
     `${e.videos} labelled videos (${e.source}): ${pct(e.goodRate)} good; majority baseline ${pct(e.majorityBaseline)}`,
-    '  sigma bucket   n    accuracy  roc-auc',
+    '  sigma bucket   n    accuracy  roc-auc  in-prompt auc',
     ...e.buckets.map(
       (b) =>
-        `  (${b.low.toFixed(1)}, ${b.high.toFixed(1)}]   ${String(b.n).padEnd(4)} ${pct(b.accuracy).padStart(7)}   ${auc(b.rocAuc)}`,
+        `  (${b.low.toFixed(1)}, ${b.high.toFixed(1)}]   ${String(b.n).padEnd(4)} ${pct(b.accuracy).padStart(7)}   ${auc(b.rocAuc).padEnd(7)}  ${auc(b.withinPromptAuc)}`,
     ),
-    `  average              ${pct(e.average.accuracy).padStart(7)}   ${auc(e.average.rocAuc)}`,
+    `  average              ${pct(e.average.accuracy).padStart(7)}   ${auc(e.average.rocAuc).padEnd(7)}  ${auc(e.average.withinPromptAuc)}`,
+    `  in-prompt auc: ROC-AUC over the ${e.withinPromptPairs} (good, bad) pairs of one prompt; 0.5 = the reward knows the prompt, not the video`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -132,13 +132,23 @@ const evalData = {
   labels,
   conditioning: { text: gens.text },
 };
+const promptOfSeed = new Map(gens.videos.map((v) => [v.seed, v.prompt]));
 const goodRate = gens.videos.filter((v) => v.motionGood).length / gens.videos.length;
 const buckets = async (reward) => {
-  const e = await evaluateBySigmaBucket(reward, evalData, { seed: 7 });
+  // groupOf: the ROC-AUC within a prompt too, which knowing the prompt's prior does not raise.
+  const e = await evaluateBySigmaBucket(reward, evalData, { seed: 7, groupOf: (id) => promptOfSeed.get(id) });
   return {
     average: e.average.accuracy,
     rocAuc: e.average.rocAuc,
-    buckets: e.buckets.map((b) => ({ bucket: [b.bucket.low, b.bucket.high], accuracy: b.accuracy, n: b.n })),
+    withinPromptAuc: e.average.withinGroupAuc,
+    withinPromptPairs: e.withinGroupPairs,
+    buckets: e.buckets.map((b) => ({
+      bucket: [b.bucket.low, b.bucket.high],
+      accuracy: b.accuracy,
+      rocAuc: b.rocAuc,
+      withinPromptAuc: b.withinGroupAuc,
+      n: b.n,
+    })),
   };
 };
 result.reward = {
@@ -161,6 +171,7 @@ if (values.ablations) {
     { name: 'K=1', blocks: 1 },
     { name: 'K=3', blocks: 3 },
     { name: 'bradley-terry', loss: 'bradley-terry' },
+    { name: 'soft labels (oracle score)', target: 'score' },
     { name: 'query-attention (same budget)' },
   ];
   const recipe = models.manifest.recipe.reward ?? {};

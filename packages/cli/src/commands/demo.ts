@@ -104,7 +104,8 @@ export function formatDemo(r: DemoCommandResult): string {
   return [
     `PAVRM accuracy on held-out videos: ${pct(r.reward.average)} (${r.reward.buckets.map((b) => pct(b.accuracy)).join(' / ')} by sigma bucket; ` +
       `majority baseline ${pct(Math.max(r.reward.heldOutGoodRate, 1 - r.reward.heldOutGoodRate))})`,
-    `PAVRM ROC-AUC: ${auc(r.reward.averageRocAuc)} (${r.reward.buckets.map((b) => auc(b.rocAuc)).join(' / ')})`,
+    `PAVRM ROC-AUC: ${auc(r.reward.averageRocAuc)} (${r.reward.buckets.map((b) => auc(b.rocAuc)).join(' / ')}); ` +
+      `within a prompt ${auc(r.reward.averageWithinPromptAuc)}`,
     `motion good:        ${pct(r.before.motionGood.rate)} -> ${pct(r.after.motionGood.rate)} (${sign(r.delta.motionGood)} points)`,
     `follows the prompt: ${pct(r.before.adherence.rate)} -> ${pct(r.after.adherence.rate)} (${sign(r.delta.adherence)} points)`,
     `report: ${r.report}`,

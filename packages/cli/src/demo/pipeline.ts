@@ -83,10 +83,20 @@ export interface DemoResult {
     trainVideos: number;
     trainMotionGoodRate: number;
     /** Accuracy per sigma bucket on the held-out videos of the base generator. */
-    buckets: { low: number; high: number; accuracy: number; rocAuc: number; n: number }[];
+    buckets: {
+      low: number;
+      high: number;
+      accuracy: number;
+      rocAuc: number;
+      /** ROC-AUC over (good, bad) pairs of one prompt: 0.5 for a reward that knows only the prompt. */
+      withinPromptAuc: number;
+      n: number;
+    }[];
     average: number;
     /** ROC-AUC averaged over the buckets: with few good videos, accuracy is near the majority baseline. */
     averageRocAuc: number;
+    /** Within-prompt ROC-AUC averaged over the buckets: what the reward reads from the video itself. */
+    averageWithinPromptAuc: number;
     /** Held-out videos labelled good by the oracle (the baseline an accuracy must beat is max(p, 1 - p)). */
     heldOutGoodRate: number;
   };
@@ -228,6 +238,7 @@ export async function runDemo(
       before.videos.map((v) => v.motionGood),
       'float32',
     );
+    const promptOfSeed = new Map(before.videos.map((v) => [v.seed, v.prompt]));
     const buckets = await evaluateBySigmaBucket(
       pavrm,
       {
@@ -236,7 +247,7 @@ export async function runDemo(
         labels,
         conditioning: { text: before.text },
       },
-      { seed: s.seed },
+      { seed: s.seed, groupOf: (id) => promptOfSeed.get(id) ?? '' },
     );
     tf.dispose([before.latents, before.text, labels]);
     end();
@@ -294,10 +305,12 @@ export async function runDemo(
           high: x.bucket.high,
           accuracy: x.accuracy,
           rocAuc: x.rocAuc,
+          withinPromptAuc: x.withinGroupAuc ?? Number.NaN,
           n: x.n,
         })),
         average: buckets.average.accuracy,
         averageRocAuc: buckets.average.rocAuc,
+        averageWithinPromptAuc: buckets.average.withinGroupAuc ?? Number.NaN,
         heldOutGoodRate: b.motionGood.rate,
       },
       before: b,

@@ -70,7 +70,7 @@ export function renderReport(r: DemoResult, frames: DemoFrames): string {
   const buckets = r.reward.buckets
     .map(
       (b) =>
-        `<tr><td>(${b.low.toFixed(1)}, ${b.high.toFixed(1)}]</td><td>${pct(b.accuracy)}</td><td>${auc(b.rocAuc)}</td><td>${b.n}</td></tr>`,
+        `<tr><td>(${b.low.toFixed(1)}, ${b.high.toFixed(1)}]</td><td>${pct(b.accuracy)}</td><td>${auc(b.rocAuc)}</td><td>${auc(b.withinPromptAuc)}</td><td>${b.n}</td></tr>`,
     )
     .join('');
   const samples = r.samples
@@ -109,8 +109,10 @@ the oracle on ${s.evalVideos} videos of held-out prompts and seeds, before and a
 the held-out videos of the base generator, one random noise level per bucket per video; average ${pct(r.reward.average)},
 ROC-AUC ${auc(r.reward.averageRocAuc)}. ${pct(r.reward.heldOutGoodRate)} of those videos are good, so always answering
 the more common label scores ${pct(Math.max(r.reward.heldOutGoodRate, 1 - r.reward.heldOutGoodRate))}: ROC-AUC (0.5 is chance)
-says how well the reward ranks good above bad.</p>
-<table id="buckets"><tr><th>sigma</th><th>accuracy</th><th>ROC-AUC</th><th>videos</th></tr>${buckets}</table>
+says how well the reward ranks good above bad. A reward can rank well by knowing which prompts tend to come
+out well; the ROC-AUC within a prompt (over pairs of a good and a bad video of the same prompt:
+${auc(r.reward.averageWithinPromptAuc)} on average) counts only what it reads from the video itself.</p>
+<table id="buckets"><tr><th>sigma</th><th>accuracy</th><th>ROC-AUC</th><th>within a prompt</th><th>videos</th></tr>${buckets}</table>
 <h2>Curves</h2>
 <div class="plots">
 ${linePlot('PAVRM training: loss and batch accuracy', r.curves.pavrm, [
