@@ -101,6 +101,9 @@ describe('prfl train-reward', () => {
     expect(e.majorityBaseline).toBeGreaterThanOrEqual(0.5);
     expect(e.majorityBaseline).toBeLessThanOrEqual(1);
     expect(e.buckets).toHaveLength(5);
+    // 3 videos of 3 prompts: no (good, bad) pair of one prompt, so the within-prompt AUC is NaN (null).
+    expect(e.withinPromptPairs).toBe(0);
+    expect(e.average.withinPromptAuc).toBeNull();
     e.buckets.forEach((b: { low: number; high: number; n: number; accuracy: number }, i: number) => {
       expect(b.low).toBeCloseTo(i * 0.2, 6);
       expect(b.high).toBeCloseTo((i + 1) * 0.2, 6);
