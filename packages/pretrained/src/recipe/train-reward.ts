@@ -16,6 +16,7 @@ import {
   CHECKPOINT_FILE,
   Pavrm,
   PavrmTrainer,
+  type SigmaSampler,
   tensorPairwiseSource,
   tensorPointwiseSource,
 } from '@prfl/reward';
@@ -63,6 +64,11 @@ export interface TrainRewardOptions {
    * label: near-threshold videos then count as the near-ties they are. Needs `motionScore` on every video.
    */
   target?: 'label' | 'score';
+  /**
+   * How training noise levels are drawn (default the reference's: a uniform index on the shift-5 grid,
+   * half the draws above sigma 0.83). See @prfl/reward's SigmaSampler.
+   */
+  sigmaSampler?: SigmaSampler;
   /** Hidden widths of the MLP head (default [64, 32]). */
   hidden?: readonly number[];
   /** Training steps (default 1500) and batch size (default 16). */
@@ -159,6 +165,7 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   const trainerOptions = {
     lrHead: options.lrHead ?? 1e-3,
     lrBackbone: options.lrBackbone ?? 1e-4,
+    ...(options.sigmaSampler === undefined ? {} : { sigmaSampler: options.sigmaSampler }),
     seed,
     onStep: (m: { step: number; loss: number; accuracy: number }) =>
       progress({ phase: 'train', done: m.step, total: steps, loss: m.loss, accuracy: m.accuracy }),
@@ -205,6 +212,7 @@ function dataKey(options: TrainRewardOptions, count: number, seed: number): stri
     seed,
     // Only when not the default, so that the keys of earlier runs still match.
     ...(options.target === 'score' ? { target: 'score' } : {}),
+    ...(options.sigmaSampler === undefined ? {} : { sigmaSampler: options.sigmaSampler }),
   });
 }
 
