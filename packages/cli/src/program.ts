@@ -249,6 +249,10 @@ export function createProgram(io: CliIo): Command {
     .option('--steps <n>', 'PRFL steps', integer(1))
     .option('--reward-videos <n>', 'videos of training prompts the PAVRM learns from', integer(2))
     .option('--reward-steps <n>', 'PAVRM training steps', integer(1))
+    .option(
+      '--control',
+      'also fine-tune the base generator with the SFT term alone (same budget) and judge it on the same videos: what the reward adds',
+    )
     .option('--seed <n>', 'seed of every stage', integer(0))
     .option('--weights <dir>', 'weights folder (default: the embedded weights of @prfl/pretrained)')
     .option('--run-dir <dir>', 'run folder (default runs/demo-<time>)')
@@ -258,7 +262,12 @@ export function createProgram(io: CliIo): Command {
     )
     .addHelpText(
       'after',
-      examples(['prfl demo', 'prfl demo --quick --json', 'prfl demo --resume runs/demo-20261207-101500']),
+      examples([
+        'prfl demo',
+        'prfl demo --control',
+        'prfl demo --quick --json',
+        'prfl demo --resume runs/demo-20261207-101500',
+      ]),
     )
     .action(async (opts, cmd: Command) =>
       withContext(io, cmd, async (ctx) => {

@@ -89,6 +89,39 @@ describe('prfl demo --quick', () => {
     expect(outcome(cut)).toEqual(outcome(whole));
   }, 240_000);
 
+  it('--control adds the SFT-alone arm on the same videos and leaves the PRFL result and weights as they were', async () => {
+    const whole = path.join(tmp.dir, 'a');
+    const runDir = path.join(tmp.dir, 'c');
+    const r = await prfl([
+      'demo',
+      '--quick',
+      '--control',
+      '--weights',
+      weights,
+      '--run-dir',
+      runDir,
+      '--json',
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.settings.control).toBe(true);
+    expect(result.control.method).toBe('sft');
+    expect(result.control.after.motionGood.n).toBe(7);
+    expect(result.control.delta.motionGood).toBeCloseTo(
+      100 * (result.control.after.motionGood.rate - result.before.motionGood.rate),
+      9,
+    );
+    expect(result.seconds.control).toBeGreaterThan(0);
+    // The PRFL arm is untouched by the control: same numbers, and the saved fine-tuned DiT is PRFL's.
+    expect(outcome(runDir)).toEqual(outcome(whole));
+    const dit = (d: string) =>
+      readFileSync(path.join(d, 'weights', 'dit', 'diffusion_pytorch_model.safetensors'));
+    expect(dit(runDir).equals(dit(whole))).toBe(true);
+    expect(existsSync(path.join(runDir, 'control'))).toBe(true);
+    expect(readFileSync(result.report, 'utf8')).toContain('id="control"');
+  }, 240_000);
+
   it('refuses --quick with --full, and a resume folder that is not a run', async () => {
     const a = await prfl(['demo', '--quick', '--full', '--weights', weights]);
     expect(a.code).toBe(2);

@@ -20,6 +20,7 @@ export interface DemoCommandOptions {
   steps?: number;
   rewardVideos?: number;
   rewardSteps?: number;
+  control?: boolean;
   seed?: number;
   weights?: string;
   runDir?: string;
@@ -32,7 +33,7 @@ export interface DemoCommandResult extends DemoResult {
   elapsedMs: number;
 }
 
-/** The budgets: defaults, --quick (seconds, for tests) or --full (about three times the default), then --steps, --reward-videos, --reward-steps, --seed. */
+/** The budgets: defaults, --quick (seconds, for tests) or --full (about three times the default), then --steps, --reward-videos, --reward-steps, --seed, --control. */
 export function demoSettings(o: DemoCommandOptions): DemoSettings {
   if (o.quick && o.full) throw new UsageError('demo: --quick and --full exclude each other');
   const s: DemoSettings = { ...DEMO_DEFAULTS, ...(o.quick ? DEMO_QUICK : {}) };
@@ -46,6 +47,7 @@ export function demoSettings(o: DemoCommandOptions): DemoSettings {
   if (o.rewardVideos !== undefined) s.rewardVideos = o.rewardVideos;
   if (o.rewardSteps !== undefined) s.rewardSteps = o.rewardSteps;
   if (o.seed !== undefined) s.seed = o.seed;
+  if (o.control) s.control = true;
   return s;
 }
 
@@ -108,6 +110,12 @@ export function formatDemo(r: DemoCommandResult): string {
       `within a prompt ${auc(r.reward.averageWithinPromptAuc)}`,
     `motion good:        ${pct(r.before.motionGood.rate)} -> ${pct(r.after.motionGood.rate)} (${sign(r.delta.motionGood)} points)`,
     `follows the prompt: ${pct(r.before.adherence.rate)} -> ${pct(r.after.adherence.rate)} (${sign(r.delta.adherence)} points)`,
+    ...(r.control === undefined
+      ? []
+      : [
+          `SFT term alone (control, same budget): motion good ${pct(r.control.after.motionGood.rate)} (${sign(r.control.delta.motionGood)} points), ` +
+            `follows the prompt ${pct(r.control.after.adherence.rate)} (${sign(r.control.delta.adherence)} points)`,
+        ]),
     `report: ${r.report}`,
     `done in ${(r.elapsedMs / 1000).toFixed(0)} s`,
   ].join('\n');

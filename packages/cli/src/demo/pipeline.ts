@@ -7,7 +7,9 @@
  *               the PAVRM's accuracy per sigma bucket on them;
  *   3. prfl     the DiT is fine-tuned with PRFL against that PAVRM (reward on noisy latents, one taped
  *               denoising step at a random k, the SFT term on real good clips);
- *   4. after    the same held-out prompts and seeds with the fine-tuned DiT: the oracle's rates again.
+ *   4. after    the same held-out prompts and seeds with the fine-tuned DiT: the oracle's rates again;
+ *   5. control  (with `control`) the base DiT fine-tuned by the SFT term alone, the same clips, steps and
+ *               learning rate, judged on the same prompts and seeds: what the reward adds to it.
  *
  * Every stage keeps its result in the run folder (caches, checkpoints, JSON written atomically), so a run
  * stopped anywhere continues with `--resume` to the same result.
@@ -25,7 +27,7 @@ import {
   worldPrompts,
 } from '@prfl/pretrained';
 import { saveEmbedded, trainReward } from '@prfl/pretrained/recipe';
-import type { PrflStepMetrics } from '@prfl/refl';
+import { type PrflStepMetrics, SFT_PRESET } from '@prfl/refl';
 import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
 import type { LatentVideo } from '@prfl/tensor';
 import { type OracleRates, oracleRates } from '../oracle-rates.js';
@@ -48,6 +50,11 @@ export interface DemoSettings {
   /** Videos shown side by side in the report. */
   samples: number;
   seed: number;
+  /**
+   * Also fine-tune the base DiT with PRFL's SFT term alone (no reward; same clips, steps, batch and
+   * learning rate) and judge it on the same prompts and seeds: the control that says what the reward adds.
+   */
+  control?: boolean;
 }
 
 export const DEMO_DEFAULTS: Readonly<DemoSettings> = Object.freeze({
@@ -61,6 +68,7 @@ export const DEMO_DEFAULTS: Readonly<DemoSettings> = Object.freeze({
   guidanceScale: 4,
   samples: 6,
   seed: 1,
+  control: false,
 });
 
 /** Seconds-long budgets for tests. */
@@ -104,6 +112,8 @@ export interface DemoResult {
   after: OracleRates;
   /** after - before, in percentage points. */
   delta: { motionGood: number; adherence: number };
+  /** With `control`: the base DiT after the SFT term alone, judged on the same videos; delta as above. */
+  control?: { method: 'sft'; after: OracleRates; delta: { motionGood: number; adherence: number } };
   curves: {
     pavrm: { step: number; loss: number; accuracy: number }[];
     prfl: { step: number; loss: number; reward: number; k: number; sigma: number }[];
@@ -163,6 +173,70 @@ async function decodeVideos(models: EmbeddedModels, latents: LatentVideo): Promi
     width: w,
     data: data.slice(i * size, (i + 1) * size) as Float32Array,
   }));
+}
+
+/** Copies of a model's variables. */
+function snapshot(model: { namedVariables(): ReadonlyMap<string, tf.Variable> }): Map<string, tf.Tensor> {
+  return new Map([...model.namedVariables()].map(([k, v]) => [k, tf.clone(v)]));
+}
+
+function restore(
+  model: { namedVariables(): ReadonlyMap<string, tf.Variable> },
+  from: Map<string, tf.Tensor>,
+): void {
+  for (const [k, v] of model.namedVariables()) v.assign(from.get(k) as tf.Tensor);
+}
+
+/**
+ * Stage 5: the base DiT (`base`) fine-tuned with the SFT term alone, PRFL's budget, then judged on the
+ * same prompts and seeds as PRFL. `models.dit` holds the PRFL weights again afterwards; `base` is disposed.
+ */
+async function sftControl(
+  models: EmbeddedModels,
+  base: Map<string, tf.Tensor>,
+  s: DemoSettings,
+  prompts: readonly string[],
+  evalSeed: string,
+  checkpointDir: string,
+  hooks: DemoHooks,
+  clock: (name: string) => () => void,
+): Promise<OracleRates> {
+  const tuned = snapshot(models.dit);
+  try {
+    restore(models.dit, base);
+    let end = clock('control');
+    hooks.phase('SFT control', s.prflSteps);
+    await finetuneWithPrfl({
+      models,
+      steps: s.prflSteps,
+      batchSize: s.prflBatch,
+      seed: s.seed,
+      prfl: { ...SFT_PRESET, lr: s.prflLr, numSteps: s.numSteps },
+      checkpointDir,
+      checkpointEvery: 10,
+      onStep: (m: PrflStepMetrics) => {
+        hooks.metrics({ stage: 'control', step: m.step, loss: m.loss });
+        hooks.update(m.step, { loss: m.loss });
+      },
+      ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
+    });
+    end();
+    end = clock('control after');
+    hooks.phase('control after', prompts.length);
+    const judged = await generateJudged(models, {
+      prompts,
+      seed: evalSeed,
+      numSteps: s.numSteps,
+      guidanceScale: s.guidanceScale,
+      onProgress: (d) => hooks.update(d),
+    });
+    tf.dispose([judged.latents, judged.text]);
+    end();
+    return oracleRates(judged.videos);
+  } finally {
+    restore(models.dit, tuned);
+    tf.dispose([...tuned.values(), ...base.values()]);
+  }
 }
 
 /** Runs (or resumes) the demo in `runDir`; `models.dit` ends fine-tuned. */
@@ -252,7 +326,8 @@ export async function runDemo(
     tf.dispose([before.latents, before.text, labels]);
     end();
 
-    // 3. PRFL.
+    // 3. PRFL (the base weights are kept for the control).
+    const base = s.control ? snapshot(models.dit) : undefined;
     end = clock('prfl');
     hooks.phase('PRFL', s.prflSteps);
     const prflCurve: DemoResult['curves']['prfl'] = [];
@@ -343,6 +418,17 @@ export async function runDemo(
       },
       { rewardBackbone: 'all' },
     );
+    if (base !== undefined) {
+      const c = await sftControl(models, base, s, prompts, evalSeed, file('control'), hooks, clock);
+      result.control = {
+        method: 'sft',
+        after: c,
+        delta: {
+          motionGood: 100 * (c.motionGood.rate - b.motionGood.rate),
+          adherence: 100 * (c.adherence.rate - b.adherence.rate),
+        },
+      };
+    }
     await writeTextAtomic(file('result.json'), `${JSON.stringify(result, null, 2)}\n`);
     return { result, frames: { before: beforeFrames, after: afterFrames } };
   } finally {

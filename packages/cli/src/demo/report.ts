@@ -104,6 +104,16 @@ the oracle on ${s.evalVideos} videos of held-out prompts and seeds, before and a
 <tr><td>motion good</td><td>${rate(r.before.motionGood)}</td><td>${rate(r.after.motionGood)}</td><td>${sign(r.delta.motionGood)} points</td></tr>
 <tr><td>follows the prompt</td><td>${rate(r.before.adherence)}</td><td>${rate(r.after.adherence)}</td><td>${sign(r.delta.adherence)} points</td></tr>
 </table>
+${
+  r.control === undefined
+    ? ''
+    : `<p>Control: the base generator fine-tuned by PRFL's SFT term alone (no reward; the same clips, steps, batch
+and learning rate), judged on the same videos. What PRFL gains beyond it is what the latent reward adds.</p>
+<table id="control"><tr><th></th><th>before</th><th>SFT term alone</th><th>change</th><th>PRFL's change</th></tr>
+<tr><td>motion good</td><td>${rate(r.before.motionGood)}</td><td>${rate(r.control.after.motionGood)}</td><td>${sign(r.control.delta.motionGood)} points</td><td>${sign(r.delta.motionGood)} points</td></tr>
+<tr><td>follows the prompt</td><td>${rate(r.before.adherence)}</td><td>${rate(r.control.after.adherence)}</td><td>${sign(r.control.delta.adherence)} points</td><td>${sign(r.delta.adherence)} points</td></tr>
+</table>`
+}
 <h2>The latent reward (PAVRM)</h2>
 <p>Trained on ${r.reward.trainVideos} videos (${pct(r.reward.trainMotionGoodRate)} with good motion). Accuracy on
 the held-out videos of the base generator, one random noise level per bucket per video; average ${pct(r.reward.average)},
