@@ -153,3 +153,51 @@ describe('trainReward with the Bradley-Terry loss', () => {
     );
   }, 60_000);
 });
+
+describe("trainReward with target 'score' (the oracle's motion score as a soft label)", () => {
+  /** Four labelled latents with the given motion scores (labels follow the oracle's 0.5 threshold). */
+  function labelled(models: ReturnType<typeof tinyModels>, scores: (number | undefined)[]) {
+    const n = scores.length;
+    const prompts = Array.from({ length: n }, () => 'a large red circle moving left');
+    const { text, mask } = models.textEncoder.encode(prompts);
+    mask.dispose();
+    return {
+      latents: tf.randomNormal([n, 5, 8, 8, 4], 0, 1, 'float32', 7) as tf.Tensor5D,
+      text,
+      videos: scores.map((s, i) => ({
+        prompt: prompts[i] as string,
+        motionGood: ((s ?? 0) >= 0.5 ? 1 : 0) as 0 | 1,
+        ...(s === undefined ? {} : { motionScore: s }),
+      })),
+    };
+  }
+
+  it('trains BCE against the scores: a different head than the 0/1 labels give, from the same start', async () => {
+    const models = tinyModels();
+    const base = { models, steps: 2, batchSize: 4, blocks: 1, hidden: [8] };
+    const scores = [0.9, 0.45, 0.55, 0.1];
+    const byLabel = await trainReward({ ...base, data: labelled(models, scores) });
+    const byScore = await trainReward({ ...base, data: labelled(models, scores), target: 'score' });
+    const head = (r: typeof byLabel) =>
+      [...r.reward.headVariables().values()].map((v) => Array.from(v.dataSync()));
+    expect(head(byScore)).not.toEqual(head(byLabel));
+    byLabel.reward.dispose();
+    byScore.reward.dispose();
+  }, 60_000);
+
+  it('refuses a video without a score, and the Bradley-Terry loss', async () => {
+    const models = tinyModels();
+    const base = { models, steps: 1, batchSize: 2, blocks: 1, hidden: [8] };
+    await expect(
+      trainReward({ ...base, data: labelled(models, [0.7, undefined]), target: 'score' }),
+    ).rejects.toThrow(
+      /target 'score' needs a motion score in \[0, 1\] on every video; video 1 .* has undefined/,
+    );
+    await expect(
+      trainReward({ ...base, data: labelled(models, [0.7, 0.2]), target: 'score', loss: 'bradley-terry' }),
+    ).rejects.toThrow(/target 'score' is a soft label for loss 'bce'/);
+    await expect(trainReward({ ...base, target: 'margin' as never })).rejects.toThrow(
+      /target must be 'label' or 'score', got "margin"/,
+    );
+  }, 60_000);
+});
