@@ -62,17 +62,7 @@ export function assertBinaryLabels(
   labels: unknown,
   batch: number,
 ): asserts labels is tf.Tensor1D {
-  if (!(labels instanceof tf.Tensor)) {
-    throw new InvalidArgumentError(
-      `${what}: expected a [${batch}] tensor of 0/1 labels, got ${describe(labels)}`,
-    );
-  }
-  if (labels.rank !== 1 || labels.shape[0] !== batch) {
-    throw new InvalidArgumentError(
-      `${what}: expected one label per batch element, shape [${batch}], got ${formatShape(labels.shape)}`,
-    );
-  }
-  const values = labels.dataSync();
+  const values = labelValues(what, labels, batch, '0/1 labels');
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
     if (v !== 0 && v !== 1) {
@@ -91,17 +81,7 @@ export function assertLabelTargets(
   labels: unknown,
   batch: number,
 ): asserts labels is tf.Tensor1D {
-  if (!(labels instanceof tf.Tensor)) {
-    throw new InvalidArgumentError(
-      `${what}: expected a [${batch}] tensor of labels in [0, 1], got ${describe(labels)}`,
-    );
-  }
-  if (labels.rank !== 1 || labels.shape[0] !== batch) {
-    throw new InvalidArgumentError(
-      `${what}: expected one label per batch element, shape [${batch}], got ${formatShape(labels.shape)}`,
-    );
-  }
-  const values = labels.dataSync();
+  const values = labelValues(what, labels, batch, 'labels in [0, 1]');
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
     if (!(v >= 0 && v <= 1)) {
@@ -110,6 +90,21 @@ export function assertLabelTargets(
       );
     }
   }
+}
+
+/** The values of a [batch] label tensor, after checking that it is one; `kind` names what is expected. */
+function labelValues(what: string, labels: unknown, batch: number, kind: string): ArrayLike<number> {
+  if (!(labels instanceof tf.Tensor)) {
+    throw new InvalidArgumentError(
+      `${what}: expected a [${batch}] tensor of ${kind}, got ${describe(labels)}`,
+    );
+  }
+  if (labels.rank !== 1 || labels.shape[0] !== batch) {
+    throw new InvalidArgumentError(
+      `${what}: expected one label per batch element, shape [${batch}], got ${formatShape(labels.shape)}`,
+    );
+  }
+  return labels.dataSync();
 }
 
 function describe(x: unknown): string {

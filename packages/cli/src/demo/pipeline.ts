@@ -27,7 +27,7 @@ import {
   worldPrompts,
 } from '@prfl/pretrained';
 import { saveEmbedded, trainReward } from '@prfl/pretrained/recipe';
-import { type PrflStepMetrics, SFT_PRESET } from '@prfl/refl';
+import { type PrflStepMetrics, type PrflTrainerOptions, SFT_PRESET } from '@prfl/refl';
 import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
 import type { LatentVideo } from '@prfl/tensor';
 import { type OracleRates, oracleRates } from '../oracle-rates.js';
@@ -175,6 +175,49 @@ async function decodeVideos(models: EmbeddedModels, latents: LatentVideo): Promi
   }));
 }
 
+/** The held-out prompts and seeds, generated and judged with the demo's sampler. */
+function judgeEval(
+  models: EmbeddedModels,
+  s: DemoSettings,
+  prompts: readonly string[],
+  evalSeed: string,
+  hooks: DemoHooks,
+) {
+  return generateJudged(models, {
+    prompts,
+    seed: evalSeed,
+    numSteps: s.numSteps,
+    guidanceScale: s.guidanceScale,
+    onProgress: (d) => hooks.update(d),
+  });
+}
+
+/** Fine-tunes `models.dit` on the demo's budget (PRFL, or with `prfl` options another method of the loop). */
+function fineTune(
+  models: EmbeddedModels,
+  s: DemoSettings,
+  o: {
+    reward?: Pavrm;
+    prfl?: PrflTrainerOptions;
+    checkpointDir: string;
+    hooks: DemoHooks;
+    onStep: (m: PrflStepMetrics) => void;
+  },
+) {
+  return finetuneWithPrfl({
+    models,
+    ...(o.reward === undefined ? {} : { reward: o.reward }),
+    steps: s.prflSteps,
+    batchSize: s.prflBatch,
+    seed: s.seed,
+    prfl: { ...o.prfl, lr: s.prflLr, numSteps: s.numSteps },
+    checkpointDir: o.checkpointDir,
+    checkpointEvery: 10,
+    onStep: o.onStep,
+    ...(o.hooks.signal === undefined ? {} : { signal: o.hooks.signal }),
+  });
+}
+
 /** Copies of a model's variables. */
 function snapshot(model: { namedVariables(): ReadonlyMap<string, tf.Variable> }): Map<string, tf.Tensor> {
   return new Map([...model.namedVariables()].map(([k, v]) => [k, tf.clone(v)]));
@@ -206,30 +249,19 @@ async function sftControl(
     restore(models.dit, base);
     let end = clock('control');
     hooks.phase('SFT control', s.prflSteps);
-    await finetuneWithPrfl({
-      models,
-      steps: s.prflSteps,
-      batchSize: s.prflBatch,
-      seed: s.seed,
-      prfl: { ...SFT_PRESET, lr: s.prflLr, numSteps: s.numSteps },
+    await fineTune(models, s, {
+      prfl: SFT_PRESET,
       checkpointDir,
-      checkpointEvery: 10,
-      onStep: (m: PrflStepMetrics) => {
+      hooks,
+      onStep: (m) => {
         hooks.metrics({ stage: 'control', step: m.step, loss: m.loss });
         hooks.update(m.step, { loss: m.loss });
       },
-      ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
     });
     end();
     end = clock('control after');
     hooks.phase('control after', prompts.length);
-    const judged = await generateJudged(models, {
-      prompts,
-      seed: evalSeed,
-      numSteps: s.numSteps,
-      guidanceScale: s.guidanceScale,
-      onProgress: (d) => hooks.update(d),
-    });
+    const judged = await judgeEval(models, s, prompts, evalSeed, hooks);
     tf.dispose([judged.latents, judged.text]);
     end();
     return oracleRates(judged.videos);
@@ -297,13 +329,7 @@ export async function runDemo(
     const evalSeed = `${s.seed}/demo-eval`;
     end = clock('before');
     hooks.phase('before', s.evalVideos);
-    const before = await generateJudged(models, {
-      prompts,
-      seed: evalSeed,
-      numSteps: s.numSteps,
-      guidanceScale: s.guidanceScale,
-      onProgress: (d) => hooks.update(d),
-    });
+    const before = await judgeEval(models, s, prompts, evalSeed, hooks);
     const beforeFrames = await decodeVideos(
       models,
       tf.slice(before.latents, [0, 0, 0, 0, 0], [Math.min(s.samples, s.evalVideos), -1, -1, -1, -1]),
@@ -331,35 +357,23 @@ export async function runDemo(
     end = clock('prfl');
     hooks.phase('PRFL', s.prflSteps);
     const prflCurve: DemoResult['curves']['prfl'] = [];
-    await finetuneWithPrfl({
-      models,
+    await fineTune(models, s, {
       reward: pavrm,
-      steps: s.prflSteps,
-      batchSize: s.prflBatch,
-      seed: s.seed,
-      prfl: { lr: s.prflLr, numSteps: s.numSteps },
       checkpointDir: file('prfl'),
-      checkpointEvery: 10,
-      onStep: (m: PrflStepMetrics) => {
+      hooks,
+      onStep: (m) => {
         const point = { step: m.step, loss: m.loss, reward: m.reward.mean, k: m.k, sigma: m.sigmaNext };
         prflCurve.push(point);
         hooks.metrics({ stage: 'prfl', ...point });
         hooks.update(m.step, { loss: m.loss, reward: point.reward });
       },
-      ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
     });
     end();
 
     // 4. After: the same prompts and seeds.
     end = clock('after');
     hooks.phase('after', s.evalVideos);
-    const after = await generateJudged(models, {
-      prompts,
-      seed: evalSeed,
-      numSteps: s.numSteps,
-      guidanceScale: s.guidanceScale,
-      onProgress: (d) => hooks.update(d),
-    });
+    const after = await judgeEval(models, s, prompts, evalSeed, hooks);
     const afterFrames = await decodeVideos(
       models,
       tf.slice(after.latents, [0, 0, 0, 0, 0], [Math.min(s.samples, s.evalVideos), -1, -1, -1, -1]),
