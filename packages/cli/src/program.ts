@@ -441,6 +441,7 @@ export function createProgram(io: CliIo): Command {
     .option('--batch-size <n>', 'videos per measured batch', integer(1), 2)
     .option('--repeats <n>', 'measured calls per item (median and fastest reported)', integer(1), 5)
     .option('--warmup <n>', 'unmeasured calls per item before them', integer(0), 1)
+    .option('--frames <n>', "frames per video, 4k + 1 (steps; default the world's 17)", integer(1))
     .option('--out <file>', 'the JSON result (default <run folder>/bench-<name>.json in runs/bench-<time>)')
     .addHelpText(
       'after',
@@ -448,6 +449,7 @@ export function createProgram(io: CliIo): Command {
         'prfl bench list',
         'prfl bench steps --json',
         'prfl bench steps --batch-size 4 --repeats 10 --out steps-b4.json',
+        'prfl bench steps --frames 33 --out steps-33.json',
         'prfl bench matmul --backend cpu',
       ]),
     )

@@ -175,6 +175,23 @@ describe('prfl bench', () => {
     const zero = io(tmp.dir);
     expect(await run(['bench', 'steps', '--repeats', '0'], zero.x)).toBe(2);
     expect(zero.err.text()).toContain('expected an integer >= 1, got "0"');
+    const frames = io(tmp.dir);
+    expect(await run(['bench', 'steps', '--frames', '10'], frames.x)).toBe(2);
+    expect(frames.err.text()).toContain('--frames: expected 4k + 1 frames');
+    expect(frames.err.text()).toContain('got 10');
+  });
+
+  it('steps --frames: the clips, the generation and the decoding are that long', async () => {
+    const { x, out } = io(tmp.dir);
+    const code = await run(
+      ['bench', 'steps', '--weights', weights, ...QUICK, '--frames', '9', '--out', 'f9.json', '--json'],
+      x,
+    );
+    expect(code).toBe(0);
+    const r = JSON.parse(out.text());
+    expect(r.settings.video.frames).toBe(9);
+    expect(r.settings.video.latentShape[0]).toBe(3);
+    expect(r.rows.map((row: { id: string }) => row.id)).toEqual(STEP_ROWS);
   });
 
   it('Ctrl-C stops between items: exit 130, nothing written', async () => {

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { formatPrompt } from '@prfl/datasets';
 import { WanPipeline } from '@prfl/models';
-import { type EmbeddedModels, goodClipData, worldPrompts } from '@prfl/pretrained';
+import { type EmbeddedModels, type EmbeddedWorld, goodClipData, worldPrompts } from '@prfl/pretrained';
 import {
   createRgbReflTrainer,
   createRwrTrainer,
@@ -119,8 +119,8 @@ interface StepsData {
   dispose(): void;
 }
 
-function makeData(models: EmbeddedModels, batchSize: number): StepsData {
-  const clips = goodClipData(models, models.manifest.world, batchSize, `${SEED}/clips`);
+function makeData(models: EmbeddedModels, world: EmbeddedWorld, batchSize: number): StepsData {
+  const clips = goodClipData(models, world, batchSize, `${SEED}/clips`);
   const conditioning = { text: clips.text };
   const empty = models.textEncoder.encode(['']);
   empty.mask.dispose();
@@ -161,10 +161,11 @@ async function runSteps(ctx: CommandContext, o: BenchOptions): Promise<BenchOutc
     if (reward === undefined) {
       throw new UsageError(`--weights ${weights}: expected a PAVRM in the weights folder, found none`);
     }
-    const { world } = models.manifest;
+    // The world's videos, or as long as --frames says (the models are the same; only the clips grow).
+    const world = { ...models.manifest.world, frames: o.frames ?? models.manifest.world.frames };
     const { numSteps, guidanceScale } = EMBEDDED_SAMPLING;
     const k = benchStep(numSteps);
-    const data = makeData(models, o.batchSize);
+    const data = makeData(models, world, o.batchSize);
     const pixel = new PixelVideoReward({}, { seed: `${SEED}/pixel-reward` });
     try {
       // The trainers train the DiT the loaded weights froze (as finetuneWithPrfl does).

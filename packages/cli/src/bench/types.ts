@@ -16,6 +16,8 @@ export interface BenchOptions {
   repeats: number;
   /** Unmeasured calls per item before them (first-use kernel set-up, weight packing, optimizer slots). */
   warmup: number;
+  /** Frames per video (4k + 1) instead of the world's (`steps`: clips, generation and decoding). */
+  frames?: number;
 }
 
 /** One measured item. */

@@ -20,6 +20,7 @@ export interface BenchCommandOptions {
   batchSize: number;
   repeats: number;
   warmup: number;
+  frames?: number;
   out?: string;
 }
 
@@ -74,6 +75,14 @@ export async function runBench(
   checkCount('--batch-size', o.batchSize, 1);
   checkCount('--repeats', o.repeats, 1);
   checkCount('--warmup', o.warmup, 0);
+  if (
+    o.frames !== undefined &&
+    (!Number.isSafeInteger(o.frames) || o.frames < 1 || (o.frames - 1) % 4 !== 0)
+  ) {
+    throw new UsageError(
+      `--frames: expected 4k + 1 frames (the VAE compresses time 4x after the first frame), got ${String(o.frames)}`,
+    );
+  }
   const began = performance.now();
   const date = ctx.io.now();
   const config = await ctx.config();
@@ -84,6 +93,7 @@ export async function runBench(
     batchSize: o.batchSize,
     repeats: o.repeats,
     warmup: o.warmup,
+    ...(o.frames !== undefined ? { frames: o.frames } : {}),
   };
   const outcome = await bench.run(ctx, options);
   // The run folder is made once there is something to put in it: a failed or stopped run leaves none.
