@@ -89,7 +89,7 @@ export async function evaluateReward(
         conditioning: { text: data.text },
       },
       // Ids are indices: each video's prompt is its group.
-      { seed: o.seed, groupOf: (id) => data.videos[Number(id)]?.prompt ?? '' },
+      { seed: o.seed, groupOf: (id) => data.videos[Number(id)]?.prompt as string },
     );
     return {
       source: o.source,

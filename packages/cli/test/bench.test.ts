@@ -179,6 +179,9 @@ describe('prfl bench', () => {
     expect(await run(['bench', 'steps', '--frames', '10'], frames.x)).toBe(2);
     expect(frames.err.text()).toContain('--frames: expected 4k + 1 frames');
     expect(frames.err.text()).toContain('got 10');
+    const matmul = io(tmp.dir);
+    expect(await run(['bench', 'matmul', '--frames', '33'], matmul.x)).toBe(2);
+    expect(matmul.err.text()).toContain("--frames: only 'prfl bench steps' has videos");
   });
 
   it('steps --frames: the clips, the generation and the decoding are that long', async () => {

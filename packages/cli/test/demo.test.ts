@@ -89,6 +89,37 @@ describe('prfl demo --quick', () => {
     expect(outcome(cut)).toEqual(outcome(whole));
   }, 240_000);
 
+  it('Ctrl-C during PRFL exits 130 with no result; --resume then ends with the uninterrupted result', async () => {
+    const whole = path.join(tmp.dir, 'a');
+    const cut = path.join(tmp.dir, 'int');
+    const code = await new Promise<number | null>((resolve) => {
+      const p = spawn(
+        process.execPath,
+        [BIN, 'demo', '--quick', '--weights', weights, '--run-dir', cut, '--quiet'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      let sent = false;
+      const timer = setInterval(() => {
+        const log = path.join(cut, 'metrics.jsonl');
+        if (!sent && existsSync(log) && readFileSync(log, 'utf8').includes('"stage":"prfl"')) {
+          sent = true;
+          p.kill('SIGINT');
+        }
+      }, 50);
+      p.on('exit', (c) => {
+        clearInterval(timer);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(130);
+    expect(existsSync(path.join(cut, 'result.json'))).toBe(false);
+    const r = await prfl(['demo', '--resume', cut, '--weights', weights]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(outcome(cut)).toEqual(outcome(whole));
+  }, 240_000);
+
   it('--control adds the SFT-alone arm on the same videos and leaves the PRFL result and weights as they were', async () => {
     const whole = path.join(tmp.dir, 'a');
     const runDir = path.join(tmp.dir, 'c');

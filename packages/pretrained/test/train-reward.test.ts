@@ -181,8 +181,13 @@ describe("trainReward with target 'score' (the oracle's motion score as a soft l
     const head = (r: typeof byLabel) =>
       [...r.reward.headVariables().values()].map((v) => Array.from(v.dataSync()));
     expect(head(byScore)).not.toEqual(head(byLabel));
+    // Scores that are the labels themselves train exactly the head the labels train: the score is what
+    // reaches the loss, in place of the label.
+    const asLabels = await trainReward({ ...base, data: labelled(models, [1, 0, 1, 0]), target: 'score' });
+    expect(head(asLabels)).toEqual(head(byLabel));
     byLabel.reward.dispose();
     byScore.reward.dispose();
+    asLabels.reward.dispose();
   }, 60_000);
 
   it('refuses a video without a score, and the Bradley-Terry loss', async () => {

@@ -151,6 +151,10 @@ describe.each(backendsUnderTest())('evaluation by sigma bucket on %s', (backend)
     expect(plain.withinGroupPairs).toBeUndefined();
     expect(plain.average.withinGroupAuc).toBeUndefined();
     expect(formatBucketTable(plain)).not.toMatch(/in-group/);
+    // An id without a group is refused, not merged into a group "undefined".
+    await expect(
+      evaluateBySigmaBucket(prior, data, { groupOf: (id) => (id === 'g3' ? (undefined as never) : 'A') }),
+    ).rejects.toThrow(/groupOf\("g3"\): expected the video's group as a string, got undefined/);
     tf.dispose([data.latents, data.labels, data.conditioning.text as tf.Tensor]);
   });
 

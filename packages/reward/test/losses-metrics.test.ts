@@ -84,6 +84,12 @@ describe('binary metrics', () => {
     expect(withinGroupAuc([0.5, 0.5], [1, 0], ['x', 'x'])).toEqual({ auc: 0.5, pairs: 1 });
     expect(withinGroupAuc([0.1, 0.2], [1, 0], ['x', 'y']).auc).toBeNaN();
     expect(() => withinGroupAuc([0.1, 0.2], [1, 0], ['x'])).toThrow(/1 groups but 2 labels/);
+    expect(() => withinGroupAuc([0.1, 0.2], [1, 0.7], ['x', 'x'])).toThrow(
+      /labels\[1\]: expected 0 or 1, got 0\.7/,
+    );
+    expect(() => withinGroupAuc([Number.NaN, 0.2], [1, 0], ['x', 'x'])).toThrow(
+      /scores\[0\]: expected a finite number, got NaN/,
+    );
   });
 
   it('precision and recall are 0 (not NaN) without predicted or actual positives', () => {

@@ -83,6 +83,9 @@ export async function runBench(
       `--frames: expected 4k + 1 frames (the VAE compresses time 4x after the first frame), got ${String(o.frames)}`,
     );
   }
+  if (o.frames !== undefined && bench.name !== 'steps') {
+    throw new UsageError(`--frames: only 'prfl bench steps' has videos; ${bench.name} does not take it`);
+  }
   const began = performance.now();
   const date = ctx.io.now();
   const config = await ctx.config();

@@ -71,6 +71,8 @@ export async function demoCommand(ctx: CommandContext, o: DemoCommandOptions): P
   if (o.resume !== undefined && existsSync(saved)) {
     settings = JSON.parse(readFileSync(saved, 'utf8')) as DemoSettings;
     ctx.note(`demo: resuming with the run's own settings (${DEMO_SETTINGS_FILE})`);
+    // The control runs after everything else and changes none of it: a resume may add it.
+    if (o.control) settings.control = true;
   }
   const config = await ctx.config();
   const run = await RunDir.open(runDir, config);

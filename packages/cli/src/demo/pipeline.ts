@@ -31,6 +31,7 @@ import { type PrflStepMetrics, type PrflTrainerOptions, SFT_PRESET } from '@prfl
 import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
 import type { LatentVideo } from '@prfl/tensor';
 import { type OracleRates, oracleRates } from '../oracle-rates.js';
+import { throwIfInterrupted } from '../interrupt.js';
 import { writeTextAtomic } from '../run-dir.js';
 import { RUN_WEIGHTS_DIR } from '../run-layout.js';
 
@@ -215,7 +216,19 @@ function fineTune(
     checkpointEvery: 10,
     onStep: o.onStep,
     ...(o.hooks.signal === undefined ? {} : { signal: o.hooks.signal }),
+  }).then((r) => {
+    // Ctrl-C: the trainer stopped at a step with a checkpoint; no later stage may run on half a run.
+    throwIfInterrupted(o.hooks.signal);
+    return r;
   });
+}
+
+/** after - before, in percentage points. */
+function deltaOf(before: OracleRates, after: OracleRates): { motionGood: number; adherence: number } {
+  return {
+    motionGood: 100 * (after.motionGood.rate - before.motionGood.rate),
+    adherence: 100 * (after.adherence.rate - before.adherence.rate),
+  };
 }
 
 /** Copies of a model's variables. */
@@ -231,8 +244,9 @@ function restore(
 }
 
 /**
- * Stage 5: the base DiT (`base`) fine-tuned with the SFT term alone, PRFL's budget, then judged on the
- * same prompts and seeds as PRFL. `models.dit` holds the PRFL weights again afterwards; `base` is disposed.
+ * Stage 5: the base DiT (`base`, the caller's to dispose) fine-tuned with the SFT term alone, PRFL's
+ * budget, then judged on the same prompts and seeds as PRFL. `models.dit` holds the PRFL weights again
+ * afterwards.
  */
 async function sftControl(
   models: EmbeddedModels,
@@ -267,7 +281,7 @@ async function sftControl(
     return oracleRates(judged.videos);
   } finally {
     restore(models.dit, tuned);
-    tf.dispose([...tuned.values(), ...base.values()]);
+    tf.dispose([...tuned.values()]);
   }
 }
 
@@ -322,7 +336,10 @@ export async function runDemo(
   });
   end();
   const pavrm: Pavrm = trained.reward;
+  let base: Map<string, tf.Tensor> | undefined;
   try {
+    // Ctrl-C during the PAVRM's training: it stopped with a checkpoint; nothing after it runs.
+    throwIfInterrupted(hooks.signal);
     // 2. Before: held-out prompts and seeds, the base generator.
     const heldOut = worldPrompts(world, 'held-out').map(formatPrompt);
     const prompts = Array.from({ length: s.evalVideos }, (_, i) => heldOut[i % heldOut.length] as string);
@@ -347,13 +364,13 @@ export async function runDemo(
         labels,
         conditioning: { text: before.text },
       },
-      { seed: s.seed, groupOf: (id) => promptOfSeed.get(id) ?? '' },
+      { seed: s.seed, groupOf: (id) => promptOfSeed.get(id) as string },
     );
     tf.dispose([before.latents, before.text, labels]);
     end();
 
     // 3. PRFL (the base weights are kept for the control).
-    const base = s.control ? snapshot(models.dit) : undefined;
+    base = s.control ? snapshot(models.dit) : undefined;
     end = clock('prfl');
     hooks.phase('PRFL', s.prflSteps);
     const prflCurve: DemoResult['curves']['prfl'] = [];
@@ -404,10 +421,7 @@ export async function runDemo(
       },
       before: b,
       after: a,
-      delta: {
-        motionGood: 100 * (a.motionGood.rate - b.motionGood.rate),
-        adherence: 100 * (a.adherence.rate - b.adherence.rate),
-      },
+      delta: deltaOf(b, a),
       curves: {
         pavrm: curveFromLog(file('metrics.jsonl'), 'reward', pavrmCurve),
         prfl: curveFromLog(file('metrics.jsonl'), 'prfl', prflCurve),
@@ -434,18 +448,12 @@ export async function runDemo(
     );
     if (base !== undefined) {
       const c = await sftControl(models, base, s, prompts, evalSeed, file('control'), hooks, clock);
-      result.control = {
-        method: 'sft',
-        after: c,
-        delta: {
-          motionGood: 100 * (c.motionGood.rate - b.motionGood.rate),
-          adherence: 100 * (c.adherence.rate - b.adherence.rate),
-        },
-      };
+      result.control = { method: 'sft', after: c, delta: deltaOf(b, c) };
     }
     await writeTextAtomic(file('result.json'), `${JSON.stringify(result, null, 2)}\n`);
     return { result, frames: { before: beforeFrames, after: afterFrames } };
   } finally {
     disposePavrm(pavrm);
+    if (base !== undefined) tf.dispose([...base.values()]);
   }
 }

@@ -157,6 +157,15 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   const data =
     options.data ??
     (await rewardGenerations(options, (done) => progress({ phase: 'generate', done, total: count })));
+  // The batches first: data they refuse (no pairs, a missing score) is refused before any model is built.
+  let made: ReturnType<typeof pointwise> | ReturnType<typeof pairwise>;
+  try {
+    made = loss === 'bce' ? pointwise(data, target) : pairwise(data);
+  } catch (e) {
+    tf.dispose([data.latents, data.text]);
+    throw e;
+  }
+  const { source } = made;
   const reward = new Pavrm(options.models.dit.truncate(options.blocks ?? 2), {
     aggregation: options.aggregation ?? 'query-attention',
     hidden: options.hidden ?? [64, 32],
@@ -177,10 +186,8 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
       ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)
       : new PavrmTrainer(reward, trainerOptions);
-  const owned: tf.Tensor[] = [];
+  const owned: tf.Tensor[] = [...made.owned];
   try {
-    const { source, owned: made } = loss === 'bce' ? pointwise(data, target) : pairwise(data);
-    owned.push(...made);
     // Fewer videos (or pairs) than a batch: the batch is all of them, not none (dropLast would drop it).
     const batch = Math.min(batchSize, source.size);
     const result = await trainer.fit(source, {

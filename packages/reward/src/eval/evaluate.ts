@@ -191,13 +191,28 @@ export async function evaluateBySigmaBucket(
       if (owned) disposeBatch(batch);
     }
   }
-  const groups = options.groupOf === undefined ? undefined : ids.map((id) => String(options.groupOf?.(id)));
-  let withinGroupPairs: number | undefined;
+  const groupOf = options.groupOf;
+  const groups =
+    groupOf === undefined
+      ? undefined
+      : ids.map((id) => {
+          const g = groupOf(id);
+          if (typeof g !== 'string') {
+            throw new InvalidArgumentError(
+              `groupOf(${JSON.stringify(id)}): expected the video's group as a string, got ${String(g)}`,
+            );
+          }
+          return g;
+        });
+  // The pairs are the same in every bucket (the same videos and labels).
+  const withinGroupPairs =
+    groups === undefined
+      ? undefined
+      : withinGroupAuc(probs[0] as number[], labels[0] as number[], groups).pairs;
   const results: BucketResult[] = buckets.map((bucket, k) => {
     const s = drawn[k] as number[];
     const within =
       groups === undefined ? undefined : withinGroupAuc(probs[k] as number[], labels[k] as number[], groups);
-    withinGroupPairs = within?.pairs;
     return {
       bucket: { ...bucket },
       meanSigma: s.length ? s.reduce((a, v) => a + v, 0) / s.length : Number.NaN,

@@ -69,6 +69,11 @@ export function withinGroupAuc(
   }
   const byGroup = new Map<string, { pos: number[]; neg: number[] }>();
   for (let i = 0; i < labels.length; i++) {
+    const y = labels[i] as number;
+    if (y !== 0 && y !== 1) throw new InvalidArgumentError(`labels[${i}]: expected 0 or 1, got ${String(y)}`);
+    if (!Number.isFinite(scores[i] as number)) {
+      throw new InvalidArgumentError(`scores[${i}]: expected a finite number, got ${String(scores[i])}`);
+    }
     const g = byGroup.get(groups[i] as string) ?? { pos: [], neg: [] };
     (labels[i] === 1 ? g.pos : g.neg).push(scores[i] as number);
     byGroup.set(groups[i] as string, g);
