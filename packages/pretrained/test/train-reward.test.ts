@@ -190,6 +190,27 @@ describe("trainReward with target 'score' (the oracle's motion score as a soft l
     asLabels.reward.dispose();
   }, 60_000);
 
+  it('sigmaSampler sets the noise levels it trains at; a checkpoint of another sampler is set aside', async () => {
+    const models = tinyModels();
+    const dir = path.join(tmp, 'sampler');
+    const base = { models, steps: 2, batchSize: 4, blocks: 1, hidden: [8], checkpointDir: dir };
+    const scores = [0.9, 0.45, 0.55, 0.1];
+    const grid = await trainReward({ ...base, data: labelled(models, scores) });
+    const clean = await trainReward({
+      ...base,
+      data: labelled(models, scores),
+      sigmaSampler: { kind: 'fixed', sigma: 0 },
+    });
+    // Another sampler is another run: the first run's finished checkpoint was not resumed but moved aside.
+    expect(clean.step).toBe(2);
+    expect(readdirSync(tmp)).toContain('sampler.stale-1');
+    const head = (r: typeof grid) =>
+      [...r.reward.headVariables().values()].map((v) => Array.from(v.dataSync()));
+    expect(head(clean)).not.toEqual(head(grid));
+    grid.reward.dispose();
+    clean.reward.dispose();
+  }, 60_000);
+
   it('refuses a video without a score, and the Bradley-Terry loss', async () => {
     const models = tinyModels();
     const base = { models, steps: 1, batchSize: 2, blocks: 1, hidden: [8] };
