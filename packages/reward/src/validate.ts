@@ -62,13 +62,7 @@ export function assertBinaryLabels(
   labels: unknown,
   batch: number,
 ): asserts labels is tf.Tensor1D {
-  const values = labelValues(what, labels, batch, '0/1 labels');
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    if (v !== 0 && v !== 1) {
-      throw new InvalidArgumentError(`${what}[${i}]: expected a label 0 or 1, got ${String(v)}`);
-    }
-  }
+  checkLabels(what, labels, batch, '0/1 labels', 'a label 0 or 1', (v) => v === 0 || v === 1);
 }
 
 /**
@@ -81,19 +75,28 @@ export function assertLabelTargets(
   labels: unknown,
   batch: number,
 ): asserts labels is tf.Tensor1D {
-  const values = labelValues(what, labels, batch, 'labels in [0, 1]');
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
-    if (!(v >= 0 && v <= 1)) {
-      throw new InvalidArgumentError(
-        `${what}[${i}]: expected a label in [0, 1] (0/1, or the probability of good), got ${String(v)}`,
-      );
-    }
-  }
+  checkLabels(
+    what,
+    labels,
+    batch,
+    'labels in [0, 1]',
+    'a label in [0, 1] (0/1, or the probability of good)',
+    (v) => v >= 0 && v <= 1,
+  );
 }
 
-/** The values of a [batch] label tensor, after checking that it is one; `kind` names what is expected. */
-function labelValues(what: string, labels: unknown, batch: number, kind: string): ArrayLike<number> {
+/**
+ * Throws unless `labels` is a [batch] tensor whose every value passes `ok`; `kind` and `one` name what is
+ * expected of the tensor and of one value.
+ */
+function checkLabels(
+  what: string,
+  labels: unknown,
+  batch: number,
+  kind: string,
+  one: string,
+  ok: (v: number) => boolean,
+): void {
   if (!(labels instanceof tf.Tensor)) {
     throw new InvalidArgumentError(
       `${what}: expected a [${batch}] tensor of ${kind}, got ${describe(labels)}`,
@@ -104,7 +107,11 @@ function labelValues(what: string, labels: unknown, batch: number, kind: string)
       `${what}: expected one label per batch element, shape [${batch}], got ${formatShape(labels.shape)}`,
     );
   }
-  return labels.dataSync();
+  const values = labels.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!ok(v)) throw new InvalidArgumentError(`${what}[${i}]: expected ${one}, got ${String(v)}`);
+  }
 }
 
 function describe(x: unknown): string {

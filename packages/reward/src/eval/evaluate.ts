@@ -204,22 +204,21 @@ export async function evaluateBySigmaBucket(
           }
           return g;
         });
-  // The pairs are the same in every bucket (the same videos and labels).
-  const withinGroupPairs =
-    groups === undefined
-      ? undefined
-      : withinGroupAuc(probs[0] as number[], labels[0] as number[], groups).pairs;
+  const within = buckets.map((_, k) =>
+    groups === undefined ? undefined : withinGroupAuc(probs[k] as number[], labels[k] as number[], groups),
+  );
   const results: BucketResult[] = buckets.map((bucket, k) => {
     const s = drawn[k] as number[];
-    const within =
-      groups === undefined ? undefined : withinGroupAuc(probs[k] as number[], labels[k] as number[], groups);
+    const w = within[k];
     return {
       bucket: { ...bucket },
       meanSigma: s.length ? s.reduce((a, v) => a + v, 0) / s.length : Number.NaN,
       ...binaryMetrics(probs[k] as number[], labels[k] as number[], threshold),
-      ...(within === undefined ? {} : { withinGroupAuc: within.auc }),
+      ...(w === undefined ? {} : { withinGroupAuc: w.auc }),
     };
   });
+  // The pairs are the same in every bucket (the same videos and labels).
+  const withinGroupPairs = within[0]?.pairs;
   const mean = (key: keyof BinaryMetrics | 'withinGroupAuc') =>
     results.reduce((a, r) => a + (r[key] ?? Number.NaN), 0) / results.length;
   const evaluation: SigmaBucketEvaluation = {
