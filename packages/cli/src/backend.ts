@@ -1,8 +1,11 @@
-/** Starts the backend the user asked for (--backend, default wasm) once per process. */
+/** Starts the backend the user asked for (--backend, default wasm; --threads for wasm) once per process. */
 import { type BackendInfo, type BackendName, currentBackend, initBackend } from '@prfl/tensor';
 
-export async function startBackend(name: BackendName): Promise<BackendInfo> {
+export async function startBackend(
+  name: BackendName,
+  threads: number | 'auto' = 'auto',
+): Promise<BackendInfo> {
   const now = currentBackend();
   if (now !== undefined && now.name === name) return now;
-  return initBackend({ backend: name });
+  return initBackend(name === 'wasm' ? { backend: name, threads } : { backend: name });
 }

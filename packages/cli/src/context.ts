@@ -56,7 +56,7 @@ export async function withContext<T>(
         ...(overrides !== undefined ? { overrides } : {}),
         ...(defaults !== undefined ? { defaults } : {}),
       }),
-    backend: async () => (await startBackend(global.backend)).name,
+    backend: async () => (await startBackend(global.backend, global.threads)).name,
     resolve: (p) => path.resolve(io.cwd, p),
     result: (text, json) => {
       // Bars first end, so the result does not interleave with their redraws.

@@ -1,12 +1,15 @@
 /**
- * The options every command takes: --backend, --json, --quiet, --config (repeatable), --set
- * (repeatable). Commander parses them before or after the command's name.
+ * The options every command takes: --backend, --threads, --json, --quiet, --config (repeatable),
+ * --set (repeatable). Commander parses them before or after the command's name.
  */
 import { type Command, Option } from 'commander';
-import { BACKEND_NAMES, type BackendName } from '@prfl/tensor';
+import { BACKEND_NAMES, type BackendName, WASM_THREADS_ENV } from '@prfl/tensor';
+import { UsageError } from './errors.js';
 
 export interface GlobalOptions {
   backend: BackendName;
+  /** wasm threads: a count, or auto (the machine's cores, at most 4). */
+  threads: number | 'auto';
   json: boolean;
   quiet: boolean;
   config: string[];
@@ -19,6 +22,11 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 export function addGlobalOptions(program: Command): Command {
   return program
     .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_NAMES]).default('wasm'))
+    .addOption(
+      new Option('--threads <count>', "wasm threads: a count (1-8) or auto, the machine's cores up to 4")
+        .env(WASM_THREADS_ENV)
+        .default('auto'),
+    )
     .option('--json', 'print the result on stdout as one JSON document (progress stays on stderr)')
     .option('--quiet', 'no progress output')
     .option(
@@ -38,9 +46,20 @@ export function globalOptions(command: Command): GlobalOptions {
   const o = command.optsWithGlobals() as Partial<GlobalOptions>;
   return {
     backend: (o.backend ?? 'wasm') as BackendName,
+    threads: parseThreads((o as { threads?: string }).threads ?? 'auto'),
     json: o.json === true,
     quiet: o.quiet === true,
     config: o.config ?? [],
     set: o.set ?? [],
   };
+}
+
+/** `--threads`: `auto` or an integer from 1 to 8. */
+export function parseThreads(text: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 8) {
+    throw new UsageError(`--threads: expected auto or an integer from 1 to 8, got ${JSON.stringify(text)}`);
+  }
+  return n;
 }

@@ -1,7 +1,8 @@
 // Wan DiT throughput per backend, on the *built* package in plain Node: forward and forward+backward time,
 // peak tensor memory and matmul GFLOP/s for the tiny and mid presets, next to the backend's 2-D matMul
 // GFLOP/s measured in the same run. Usage:
-//   node bench/dit.mjs [--backends cpu,wasm] [--presets tiny,mid] [--min-seconds 2] [--out bench/results/dit.json]
+//   node bench/dit.mjs [--backends cpu,wasm] [--presets tiny,mid] [--threads 1,2] [--min-seconds 2] [--out bench/results/dit.json]
+// --threads: the wasm backend is measured at each of these thread counts (XNNPACK's pool; default 1).
 // bench/dit-torch.py measures PyTorch on the same configs; its results (bench/results/dit-torch.json),
 // when present, are printed alongside.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ const { values } = parseArgs({
   options: {
     backends: { type: 'string', default: 'cpu,wasm' },
     presets: { type: 'string', default: 'tiny,mid' },
+    threads: { type: 'string', default: '1' },
     'min-seconds': { type: 'string', default: '2' },
     out: { type: 'string', default: 'bench/results/dit.json' },
     torch: { type: 'string', default: 'bench/results/dit-torch.json' },
@@ -160,18 +162,26 @@ async function benchPreset(name) {
 
 const torch = existsSync(values.torch) ? JSON.parse(readFileSync(values.torch, 'utf8')) : undefined;
 const results = [];
-for (const backend of values.backends.split(',')) {
+const runs = values.backends
+  .split(',')
+  .flatMap((backend) =>
+    backend === 'wasm'
+      ? values.threads.split(',').map((t) => ({ backend, threads: Number(t) }))
+      : [{ backend }],
+  );
+for (const { backend, threads } of runs) {
   let info;
   try {
-    info = await initBackend({ backend });
+    info = await initBackend({ backend, threads });
   } catch (e) {
     console.log(`${backend}: not available (${e.message})`);
-    results.push({ backend, available: false, reason: e.message });
+    results.push({ backend, threads, available: false, reason: e.message });
     continue;
   }
+  const label = threads === undefined ? backend : `${backend} ${threads}t`;
   const matmul = await matmulPeak();
   console.log(
-    `${backend.padEnd(5)} 2-D matMul peak ${matmul.peakGflops} GFLOP/s median, ${matmul.peakGflopsBest} best (${JSON.stringify(matmul.rows.map((r) => [r.shape.join('x'), r.gflopsBest]))})`,
+    `${label.padEnd(8)} 2-D matMul peak ${matmul.peakGflops} GFLOP/s median, ${matmul.peakGflopsBest} best (${JSON.stringify(matmul.rows.map((r) => [r.shape.join('x'), r.gflopsBest]))})`,
   );
   const presets = [];
   for (const name of values.presets.split(',')) {
@@ -184,13 +194,20 @@ for (const backend of values.backends.split(',')) {
     const fmt = (label, t) =>
       `${label} median ${t.ms.toFixed(1).padStart(8)} ms ${String(t.gflops).padStart(6)} GFLOP/s = ${(100 * t.fractionOfMatmulPeak).toFixed(0).padStart(3)}% of matMul | best ${t.bestMs.toFixed(1).padStart(8)} ms = ${(100 * t.fractionOfMatmulPeakBest).toFixed(0).padStart(3)}% | peak ${(t.peakBufferBytes / 2 ** 20).toFixed(1)} MiB`;
     console.log(
-      `${backend.padEnd(5)} ${name.padEnd(5)} ${r.input.tokens} tokens, ${(r.parameters / 1e6).toFixed(2)}M parameters`,
+      `${label.padEnd(8)} ${name.padEnd(5)} ${r.input.tokens} tokens, ${(r.parameters / 1e6).toFixed(2)}M parameters`,
     );
     console.log(`   ${fmt('forward          ', r.forward)}`);
     console.log(`   ${fmt('forward+backward ', r.forwardBackward)}`);
     console.log(`   ${fmt('  segmented      ', r.forwardBackwardSegmented)}`);
   }
-  results.push({ backend, available: true, description: describeBackend(info), matmul, presets });
+  results.push({
+    backend,
+    threads: info.wasm?.threads,
+    available: true,
+    description: describeBackend(info),
+    matmul,
+    presets,
+  });
   await shutdownBackend();
 }
 if (torch) {

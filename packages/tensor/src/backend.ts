@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, InvalidArgumentError } from './errors.js';
 import './register-gradients.js';
+import { nodeImport } from './node/node-import.js';
 import { installFastWasmSlice } from './ops/wasm-slice.js';
 
 /** The compute backends prfl runs on, fastest first where each exists. */
@@ -19,7 +20,12 @@ export interface InitBackendOptions {
    * map from file name (`tfjs-backend-wasm-simd.wasm`, ...) to URL. Not needed in Node.
    */
   wasmPaths?: string | Record<string, string>;
-  /** wasm threads. `auto` uses `navigator.hardwareConcurrency` where threads are available (a cross-origin isolated page). */
+  /**
+   * wasm threads (XNNPACK's pool; identical numerics at any count). In Node: 1 by default, `auto` for
+   * the machine's cores (at most 4), or a count up to 8; the environment variable PRFL_WASM_THREADS sets
+   * the default. In browsers threads need a cross-origin isolated page; `auto` uses
+   * `navigator.hardwareConcurrency`.
+   */
   threads?: number | 'auto';
   /**
    * Node only: the Vulkan driver manifest (ICD JSON) Dawn should use. By default the system's drivers are
@@ -79,27 +85,35 @@ async function startWasm(options: InitBackendOptions): Promise<Partial<BackendIn
     );
   }
   if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
-  const threadsSupported = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-  if (threadsSupported && options.threads !== undefined) {
-    const wanted =
-      options.threads === 'auto'
-        ? Math.max(
-            1,
-            (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1,
-          )
-        : options.threads;
-    if (!Number.isInteger(wanted) || wanted < 1) {
-      throw new InvalidArgumentError(
-        `threads: expected a positive integer or 'auto', got ${String(options.threads)}`,
-      );
+  const wanted = await wantedWasmThreads(options.threads);
+  const node = isNode();
+  // In Node tfjs never enables its threaded build (see node/wasm-threads-node.ts); the flag is set
+  // explicitly both ways so that a later single-threaded start does not inherit a threaded one.
+  if (node) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  const threadsSupported = node
+    ? wanted > 1
+    : Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+  if (node) restartWasmForThreads(wanted);
+  // In browsers tfjs picks its own count unless one is asked for.
+  if (threadsSupported && (node || options.threads !== undefined)) wasm.setThreadsCount(wanted);
+  const setBackend = async (): Promise<boolean> => {
+    try {
+      return await tf.setBackend('wasm');
+    } catch (e) {
+      throw new BackendUnavailableError(`the wasm backend failed to load its binary: ${errorText(e)}`);
     }
-    wasm.setThreadsCount(wanted);
-  }
+  };
   let ok: boolean;
-  try {
-    ok = await tf.setBackend('wasm');
-  } catch (e) {
-    throw new BackendUnavailableError(`the wasm backend failed to load its binary: ${errorText(e)}`);
+  if (node && threadsSupported) {
+    const { startThreadedWasmInNode, unrefWasmWorkers } = await import('./node/wasm-threads-node.js');
+    ok = await startThreadedWasmInNode(
+      wanted,
+      (value) => tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', value),
+      setBackend,
+    );
+    if (ok) unrefWasmWorkers((tf.backend() as unknown as { wasm?: EmscriptenModuleLike }).wasm);
+  } else {
+    ok = await setBackend();
   }
   if (!ok) {
     throw new BackendUnavailableError(
@@ -110,6 +124,65 @@ async function startWasm(options: InitBackendOptions): Promise<Partial<BackendIn
   installFastWasmSlice();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   return { wasm: { simd, threads: threadsSupported ? wasm.getThreadsCount() : 1 } };
+}
+
+/**
+ * A started wasm backend keeps its thread pool: to change the count, its instance is dropped (the
+ * factory registered again) so that the next setBackend instantiates the module anew. Only when no
+ * tensor is alive, since tensors on the old instance would be lost.
+ */
+function restartWasmForThreads(wanted: number): void {
+  const engine = tf.engine();
+  if (engine.findBackend('wasm') === null) return;
+  const running = current?.name === 'wasm' ? current.wasm?.threads : undefined;
+  if (running === undefined || running === wanted) return;
+  const alive = tf.memory().numTensors;
+  if (alive > 0) {
+    throw new InvalidArgumentError(
+      `threads: the wasm backend already runs with ${running} thread${running === 1 ? '' : 's'} and holds ${alive} tensors; call shutdownBackend() before starting it with ${wanted}`,
+    );
+  }
+  const factory = tf.findBackendFactory('wasm');
+  if (factory === null) return;
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', factory, WASM_PRIORITY);
+}
+
+/** tfjs-backend-wasm registers itself with this priority. */
+const WASM_PRIORITY = 2;
+
+type EmscriptenModuleLike = import('./node/wasm-threads-node.js').EmscriptenThreadedModule;
+
+/** PRFL_WASM_THREADS, when set, is the default; `auto` is the machine's cores (at most 4). */
+export const WASM_THREADS_ENV = 'PRFL_WASM_THREADS';
+
+async function wantedWasmThreads(threads: number | 'auto' | undefined): Promise<number> {
+  const fromEnv = typeof process !== 'undefined' ? process.env?.[WASM_THREADS_ENV] : undefined;
+  const asked: number | 'auto' | undefined =
+    threads ??
+    (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv === 'auto' ? 'auto' : Number(fromEnv));
+  const source = threads !== undefined ? 'threads' : WASM_THREADS_ENV;
+  if (asked === undefined) return 1;
+  if (asked === 'auto') return autoThreads();
+  if (!Number.isInteger(asked) || asked < 1) {
+    throw new InvalidArgumentError(
+      `${source}: expected a positive integer or 'auto', got ${JSON.stringify(threads ?? fromEnv)}`,
+    );
+  }
+  return asked;
+}
+
+async function autoThreads(): Promise<number> {
+  if (isNode()) {
+    const os = await nodeImport<typeof import('node:os')>('node:os');
+    const cores =
+      typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    return Math.max(1, Math.min(4, cores));
+  }
+  return Math.max(
+    1,
+    (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1,
+  );
 }
 
 function describeAdapter(info: Partial<GPUAdapterInfo> | undefined): GpuAdapterDescription {

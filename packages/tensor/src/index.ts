@@ -5,6 +5,7 @@ export {
   initBackend,
   isNode,
   shutdownBackend,
+  WASM_THREADS_ENV,
 } from './backend.js';
 export type { BackendInfo, BackendName, GpuAdapterDescription, InitBackendOptions } from './backend.js';
 export {

@@ -31,4 +31,26 @@ describe('built @prfl/tensor in plain Node', () => {
     const result = JSON.parse(out.trim().split('\n').at(-1)!);
     expect(result).toEqual({ backend, da: [5, 5, 5, 5], slice: [1, 0, 1, 0, 1, 0] });
   });
+
+  it.each(['threads.mjs', 'threads.cjs'])(
+    '%s: wasm at 2 threads computes what 1 thread computes, and the process exits on its own',
+    (file) => {
+      const run = (threads: number) =>
+        JSON.parse(
+          execFileSync(process.execPath, [path.join(root, 'test/smoke', file), String(threads)], {
+            cwd: root,
+            encoding: 'utf8',
+            timeout: 60_000,
+            env: { ...process.env, PRFL_WASM_THREADS: '' },
+          })
+            .trim()
+            .split('\n')
+            .at(-1)!,
+        ) as { backend: string; threads: number; hash: string };
+      const one = run(1);
+      const two = run(2);
+      expect(one.threads).toBe(1);
+      expect(two).toEqual({ backend: 'wasm (simd, 2 threads)', threads: 2, hash: one.hash });
+    },
+  );
 });

@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { currentBackend, describeBackend } from '@prfl/tensor';
 import { type MachineInfo, loadAverage, machineInfo } from '../bench/machine.js';
 import { BENCHES, DEFAULT_BENCH, findBench, LIST_BENCHES } from '../bench/registry.js';
 import type { BenchOptions, BenchOutcome } from '../bench/types.js';
@@ -30,6 +31,8 @@ export interface BenchResult extends BenchOutcome {
   description: string;
   /** The tfjs backend the numbers were measured on. */
   backend: string;
+  /** The backend in one line, with wasm's thread count: `wasm (simd, 2 threads)`. */
+  backendDetail: string;
   machine: MachineInfo;
   versions: { tfjs: string };
   /** The command line that made the result. */
@@ -108,6 +111,10 @@ export async function runBench(
       name: bench.name,
       description: bench.description,
       backend,
+      backendDetail: (() => {
+        const info = currentBackend();
+        return info === undefined ? backend : describeBackend(info);
+      })(),
       machine: { ...machine, loadAverageAtEnd: loadAverage() },
       versions: { tfjs: tf.version_core },
       command: commandLine(argv),

@@ -1,0 +1,111 @@
+/**
+ * Threaded wasm in Node. tfjs-backend-wasm 4.22 ships a threaded SIMD build whose Emscripten runtime
+ * supports Node's worker_threads, but three things keep it single-threaded in Node; each is handled
+ * here, only while the backend starts:
+ *
+ * 1. Its WASM_HAS_MULTITHREAD_SUPPORT flag answers false whenever IS_NODE (tfjs issue 3830): we set it.
+ * 2. It hands Emscripten the pthread worker script, and the workers the main script, as Blob URLs, which
+ *    Node's Worker and the worker's importScripts (fs.readFileSync) cannot open: we write both scripts
+ *    from the package's own modules to a private temporary folder and answer `URL.createObjectURL` with
+ *    their paths (the worker script gets a two-line prelude that does the same inside the worker).
+ * 3. Its C++ caps XNNPACK's pool at half the logical cores (it assumes two hardware threads per core),
+ *    so a 2-core machine gets 1 thread: while the module instantiates, `os.cpus()` reports twice the
+ *    wanted count.
+ *
+ * The pool's workers are unreferenced afterwards so that they do not keep the process alive; the
+ * backend's dispose (shutdownBackend) terminates them.
+ */
+import { BackendUnavailableError } from '../errors.js';
+import { nodeImport } from './node-import.js';
+
+/** XNNPACK's pool in tfjs-backend-wasm 4.22 holds at most 8 threads (its pre-made workers). */
+export const MAX_NODE_WASM_THREADS = 8;
+
+type OsModule = typeof import('node:os');
+type PThreadWorker = { unref?: () => void };
+/** The parts of Emscripten's module object we touch. */
+export interface EmscriptenThreadedModule {
+  PThread?: { runningWorkers: PThreadWorker[]; unusedWorkers: PThreadWorker[] };
+}
+
+let scripts: Promise<{ worker: string; main: string }> | undefined;
+
+/** Writes the worker and main scripts once per process into a private temporary folder. */
+async function writeScripts(): Promise<{ worker: string; main: string }> {
+  const fs = await nodeImport<typeof import('node:fs')>('node:fs');
+  const os = await nodeImport<OsModule>('node:os');
+  const path = await nodeImport<typeof import('node:path')>('node:path');
+  const factoryModule = await nodeImport<{ default?: unknown; WasmBackendModuleThreadedSimd?: unknown }>(
+    '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js',
+  );
+  const workerModule = await nodeImport<{
+    wasmWorkerContents?: unknown;
+    default?: { wasmWorkerContents?: unknown };
+  }>('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js');
+  const factory = factoryModule.WasmBackendModuleThreadedSimd ?? factoryModule.default;
+  const workerText = workerModule.wasmWorkerContents ?? workerModule.default?.wasmWorkerContents;
+  if (typeof factory !== 'function' || typeof workerText !== 'string') {
+    throw new BackendUnavailableError(
+      'threaded wasm in Node: @tensorflow/tfjs-backend-wasm/wasm-out has no threaded SIMD factory or worker script (expected tfjs-backend-wasm 4.22)',
+    );
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prfl-wasm-threads-'));
+  const main = path.join(dir, 'tfjs-backend-wasm-threaded-simd.cjs');
+  const worker = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.cjs');
+  // The same text tfjs puts in its Blob: a global the worker's "load" command calls.
+  fs.writeFileSync(main, `var WasmBackendModuleThreadedSimd = ${factory.toString()};\n`);
+  // tfjs escapes the newlines of the embedded worker text before making its Blob; so do we.
+  const prelude = `URL.createObjectURL = () => ${JSON.stringify(main)}; URL.revokeObjectURL = () => {};\n`;
+  fs.writeFileSync(worker, prelude + workerText.replace(/\n/g, '\\n'));
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  return { worker, main };
+}
+
+/**
+ * Runs `start` (which must call `tf.setBackend('wasm')`) with tfjs's threaded wasm build enabled for
+ * `threads` threads in Node, then restores what it patched.
+ */
+export async function startThreadedWasmInNode<T>(
+  threads: number,
+  setFlag: (value: boolean) => void,
+  start: () => Promise<T>,
+): Promise<T> {
+  if (!Number.isInteger(threads) || threads < 2 || threads > MAX_NODE_WASM_THREADS) {
+    throw new BackendUnavailableError(
+      `threaded wasm in Node: expected 2 to ${MAX_NODE_WASM_THREADS} threads, got ${threads}`,
+    );
+  }
+  scripts ??= writeScripts();
+  let paths: { worker: string; main: string };
+  try {
+    paths = await scripts;
+  } catch (e) {
+    scripts = undefined;
+    throw e;
+  }
+  const os = await nodeImport<OsModule & { default?: OsModule }>('node:os');
+  const osObject = (os.default ?? os) as OsModule;
+  const realCpus = osObject.cpus;
+  const realCreateObjectURL = URL.createObjectURL;
+  setFlag(true);
+  osObject.cpus = () => {
+    const real = realCpus();
+    return Array.from({ length: 2 * threads }, (_, i) => real[i % real.length] as (typeof real)[number]);
+  };
+  URL.createObjectURL = (blob: Blob) =>
+    blob.type === 'application/javascript' ? paths.worker : realCreateObjectURL(blob);
+  try {
+    return await start();
+  } finally {
+    osObject.cpus = realCpus;
+    URL.createObjectURL = realCreateObjectURL;
+  }
+}
+
+/** Lets the process exit while the pool's threads wait for work. */
+export function unrefWasmWorkers(module: EmscriptenThreadedModule | undefined): void {
+  const pthread = module?.PThread;
+  if (pthread === undefined) return;
+  for (const worker of [...pthread.runningWorkers, ...pthread.unusedWorkers]) worker.unref?.();
+}
