@@ -3,8 +3,12 @@
 // GFLOP/s measured in the same run. Usage:
 //   node bench/dit.mjs [--backends cpu,wasm] [--presets tiny,mid] [--threads 1,2] [--min-seconds 2] [--out bench/results/dit.json]
 // --threads: the wasm backend is measured at each of these thread counts (XNNPACK's pool; default 1).
+// --peer: also run the PyTorch peer (bench/dit-torch.py, /usr/bin/python3 or --python) in the same run,
+// at 1 and 2 threads, and write the ratios (wasm time over PyTorch's best thread setting; wasm's
+// speed-up from 1 thread) into the JSON.
 // bench/dit-torch.py measures PyTorch on the same configs; its results (bench/results/dit-torch.json),
 // when present, are printed alongside.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +30,8 @@ const { values } = parseArgs({
     backends: { type: 'string', default: 'cpu,wasm' },
     presets: { type: 'string', default: 'tiny,mid' },
     threads: { type: 'string', default: '1' },
+    peer: { type: 'boolean', default: false },
+    python: { type: 'string', default: '/usr/bin/python3' },
     'min-seconds': { type: 'string', default: '2' },
     out: { type: 'string', default: 'bench/results/dit.json' },
     torch: { type: 'string', default: 'bench/results/dit-torch.json' },
@@ -160,7 +166,21 @@ async function benchPreset(name) {
   };
 }
 
-const torch = existsSync(values.torch) ? JSON.parse(readFileSync(values.torch, 'utf8')) : undefined;
+let peerError;
+if (values.peer) {
+  // The peer first, so that both measure the same minutes of this machine as closely as they can.
+  const run = spawnSync(
+    values.python,
+    ['bench/dit-torch.py', '--threads', '1,2', '--min-seconds', values['min-seconds'], '--out', values.torch],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (run.status !== 0) {
+    peerError = `${values.python} bench/dit-torch.py failed (${run.error?.message ?? `exit ${run.status}`}); install python3-torch (apt-get install python3-torch libopenblas0-pthread)`;
+    console.log(peerError);
+  }
+}
+const torch =
+  !peerError && existsSync(values.torch) ? JSON.parse(readFileSync(values.torch, 'utf8')) : undefined;
 const results = [];
 const runs = values.backends
   .split(',')
@@ -218,9 +238,39 @@ if (torch) {
   }
 }
 
+// Ratios inside this run: wasm's speed-up over its own 1-thread run, and its time over PyTorch's best
+// thread setting (only when the peer ran in this run).
+const comparison = [];
+const wasmRuns = results.filter((r) => r.available && r.backend === 'wasm');
+const oneThread = wasmRuns.find((r) => r.threads === 1);
+for (const r of wasmRuns) {
+  for (const p of r.presets) {
+    const base = oneThread?.presets.find((q) => q.preset === p.preset);
+    const peers = values.peer ? (torch?.results ?? []).filter((t) => t.preset === p.preset) : [];
+    const bestPeer = (key) => (peers.length > 0 ? Math.min(...peers.map((t) => t[key])) : undefined);
+    const ratio = (a, b) => (a === undefined || b === undefined ? undefined : +(a / b).toFixed(2));
+    comparison.push({
+      preset: p.preset,
+      threads: r.threads,
+      speedupOverOneThread: base
+        ? {
+            forward: ratio(base.forward.ms, p.forward.ms),
+            forwardBackward: ratio(base.forwardBackward.ms, p.forwardBackward.ms),
+            matmulPeak: ratio(r.matmul.peakGflops, oneThread.matmul.peakGflops),
+          }
+        : undefined,
+      timeOverTorchBest: {
+        forward: ratio(p.forward.ms, bestPeer('forwardMs')),
+        forwardBackward: ratio(p.forwardBackward.ms, bestPeer('forwardBackwardMs')),
+      },
+    });
+  }
+}
+for (const c of comparison) console.log(`compare ${JSON.stringify(c)}`);
+
 const report = {
   benchmark: 'dit',
-  command: `node bench/dit.mjs --backends ${values.backends} --presets ${values.presets} --min-seconds ${values['min-seconds']} --out ${values.out}`,
+  command: `node bench/dit.mjs --backends ${values.backends} --presets ${values.presets} --threads ${values.threads}${values.peer ? ' --peer' : ''} --min-seconds ${values['min-seconds']} --out ${values.out}`,
   date: new Date().toISOString(),
   machine: {
     cpus: os.cpus().length,
@@ -238,7 +288,10 @@ const report = {
     'fractionOfMatmulPeak: DiT GFLOP/s over the best 2-D matMul GFLOP/s of the same backend in the same run (medians); ' +
     'fractionOfMatmulPeakBest: the same from the fastest runs (less sensitive to other processes on a shared machine, see loadAverageAtEnd).',
   results,
+  comparison,
   torch,
+  torchInThisRun: values.peer && peerError === undefined,
+  ...(peerError ? { peerError } : {}),
 };
 mkdirSync(path.dirname(values.out), { recursive: true });
 writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
