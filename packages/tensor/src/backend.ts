@@ -3,6 +3,7 @@ import { BackendUnavailableError, InvalidArgumentError } from './errors.js';
 import './register-gradients.js';
 import { nodeImport } from './node/node-import.js';
 import { installFastWasmSlice } from './ops/wasm-slice.js';
+import { installWebgpuRank5BinaryFix } from './ops/webgpu-binary-rank5.js';
 
 /** The compute backends prfl runs on, fastest first where each exists. */
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -132,8 +133,8 @@ async function startWasm(options: InitBackendOptions): Promise<Partial<BackendIn
  * tensor is alive, since tensors on the old instance would be lost.
  */
 function restartWasmForThreads(wanted: number): void {
-  const engine = tf.engine();
-  if (engine.findBackend('wasm') === null) return;
+  // engine.findBackend would start a registered backend that is not running yet; the registry does not.
+  if (tf.engine().registry.wasm === undefined) return;
   const running = current?.name === 'wasm' ? current.wasm?.threads : undefined;
   if (running === undefined || running === wanted) return;
   const alive = tf.memory().numTensors;
@@ -256,6 +257,8 @@ async function startWebgpuUnguarded(
   }
   if (!(await tf.setBackend('webgpu')))
     throw new BackendUnavailableError('tfjs failed to initialise the webgpu backend');
+  // tfjs-backend-webgpu 4.22 cannot compile a per-channel op on a rank-5 tensor; see the file.
+  installWebgpuRank5BinaryFix();
   return { adapter: adapterDescription };
 }
 
