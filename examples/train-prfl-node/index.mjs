@@ -7,7 +7,7 @@
 //   node index.mjs [wasm|cpu]
 //
 // Toy choices, each marked below: random "videos" and prompts instead of a dataset, a PAVRM head that is
-// untrained (it stands in for one trained as in examples/reward-standalone: PRFL only needs *a* frozen
+// untrained (it stands in for one trained as in examples/score-latents: PRFL only needs *a* frozen
 // latent reward), a learning rate for an untrained model instead of the paper's 5e-6, and no SFT term.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -34,12 +34,26 @@ export { closest, editDistance } from './config/suggest.js';
 export { configKeysMarkdown } from './commands/config.js';
 export { ConfigError, describeFailure, EXIT, InterruptedError, isUserError, UsageError } from './errors.js';
 export { defaultRunDir, METRICS_FILE, RESOLVED_CONFIG_FILE, RunDir, timestampName } from './run-dir.js';
-export { createProgress, type Progress, type ProgressMode, progressMode, progressText } from './progress.js';
+export {
+  createProgress,
+  type Progress,
+  type ProgressMode,
+  type ProgressOptions,
+  progressMode,
+  progressText,
+} from './progress.js';
 export { installInterrupt, type Interrupt } from './interrupt.js';
-export { type InspectResult, inspectPath, formatInspect } from './commands/inspect.js';
+export {
+  type InspectResult,
+  inspectPath,
+  formatInspect,
+  type TensorSummary,
+  type WeightsSummary,
+} from './commands/inspect.js';
 export { encodeGif, type GifOptions } from './gif.js';
 export type { PretrainCall, PretrainFunction, PretrainProgressEvent } from './commands/pretrain.js';
 export type { CommandContext } from './context.js';
+export type { GlobalOptions } from './global-options.js';
 export {
   formatTrainReward,
   TRAIN_REWARD_DEFAULTS,

@@ -103,7 +103,7 @@ export type {
   PromptAdherenceReport,
 } from './moving-shapes/oracle/prompt-adherence.js';
 export { agreement, evaluateOracle } from './moving-shapes/oracle/agreement.js';
-export type { AgreementReport, EvaluateOracleOptions } from './moving-shapes/oracle/agreement.js';
+export type { AgreementReport, Confusion, EvaluateOracleOptions } from './moving-shapes/oracle/agreement.js';
 
 // Formats: .npy, labels, layouts, the reference layout, JSONL manifests, the latent shard store.
 export { encodePng, frameStrip } from './viz/png.js';

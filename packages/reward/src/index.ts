@@ -45,6 +45,7 @@ export type {
   FitResult,
   PavrmCheckpointState,
   PavrmTrainerOptions,
+  TrainableReward,
   TrainingPosition,
 } from './train/trainer.js';
 export { tensorPairwiseSource, tensorPointwiseSource } from './train/tensor-source.js';
@@ -52,7 +53,13 @@ export { disposeBatch } from './train/batch.js';
 export { binaryMetrics, rocAuc, withinGroupAuc } from './eval/metrics.js';
 export type { BinaryMetrics } from './eval/metrics.js';
 export { evaluateBySigmaBucket, formatBucketTable, PAPER_SIGMA_BUCKETS } from './eval/evaluate.js';
-export type { BucketResult, EvaluateOptions, SigmaBucket, SigmaBucketEvaluation } from './eval/evaluate.js';
+export type {
+  BucketResult,
+  EvalData,
+  EvaluateOptions,
+  SigmaBucket,
+  SigmaBucketEvaluation,
+} from './eval/evaluate.js';
 export {
   loadReward,
   loadRewardFrom,

@@ -1,6 +1,6 @@
 /**
  * "Use alone": the packed @prfl/reward and @prfl/tensor installed into an empty project with only tfjs,
- * running examples/reward-standalone (train, save, load, score) in plain Node on wasm.
+ * running examples/score-latents (train, save, load, score) in plain Node on wasm.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(import.meta.dirname, '..');
 const tensorRoot = path.resolve(root, '../tensor');
-const example = path.resolve(root, '../../examples/reward-standalone/index.mjs');
+const example = path.resolve(root, '../../examples/score-latents/index.mjs');
 let app = '';
 
 describe('npm pack of @prfl/reward with only @prfl/tensor and tfjs', () => {

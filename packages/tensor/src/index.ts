@@ -28,6 +28,7 @@ export type { LatentsToTorchOptions, LatentTypedArray, ShapedArray } from './lat
 export { validateTimesteps } from './timesteps.js';
 export type { ValidateTimestepsOptions } from './timesteps.js';
 export { conv3d } from './ops/conv3d.js';
+export type { Strides } from './ops/conv3d.js';
 export { linear, matMul } from './ops/matmul.js';
 export { installFastWasmSlice } from './ops/wasm-slice.js';
 export { PRFL_GRADIENTS } from './register-gradients.js';
@@ -37,6 +38,7 @@ export type { GeneratorState } from './random.js';
 export { sigma, sigmaToTimestep, stepIndex, timestep, timestepToSigma } from './types.js';
 export type {
   BatchOptions,
+  Branded,
   Conditioning,
   FeatureBackbone,
   LatentRewardModel,
@@ -91,6 +93,7 @@ export type {
   SegmentedGradientsOptions,
   SegmentedGradientsResult,
   SegmentGradients,
+  Structure,
 } from './segmented.js';
 export {
   assertNoLeak,

@@ -98,7 +98,7 @@ function describeValue(x: unknown): string {
 }
 
 /** The structure of the activations: a single tensor, or a list of `length` tensors. */
-interface Structure {
+export interface Structure {
   list: boolean;
   length: number;
 }

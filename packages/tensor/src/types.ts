@@ -8,7 +8,12 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from './errors.js';
 
 declare const brand: unique symbol;
-type Branded<T, B extends string> = T & { readonly [brand]: B };
+/**
+ * A number type the compiler keeps apart from other numbers and from other brands: `Sigma`, `Timestep` and
+ * `StepIndex` are `Branded<number, ...>`, made only by their validating constructors (`sigma`, `timestep`,
+ * `stepIndex`), so one cannot be passed where another is expected.
+ */
+export type Branded<T, B extends string> = T & { readonly [brand]: B };
 
 /**
  * Noise level of rectified flow, in [0, 1]: 1 is pure noise, 0 is data; x_sigma = (1 - sigma) x0 + sigma eps

@@ -38,7 +38,7 @@ export interface WanDiTContext {
   readonly modulation: tf.Tensor3D;
   /** Embedded text [B, textLen, D]. */
   readonly text: tf.Tensor3D;
-  /** [B, textLen]: 0 for tokens to attend to, a large negative number for padding (only with a text mask). */
+  /** Shape [B, textLen]; 0 for tokens to attend to, a large negative number for padding (only with a text mask). */
   readonly textBias?: tf.Tensor2D;
   /** i2v: embedded image tokens [B, Limg, D]. */
   readonly image?: tf.Tensor3D;

@@ -13,7 +13,7 @@ export {
 } from './config.js';
 export type { WanVAEConfig, WanVAEPresetName } from './config.js';
 export { vaeLayout, wanVAEParamSpecs, wanVAEParameterCount } from './params.js';
-export type { VAELayout, VAEModule, VAEParamLayout, VAEParamSpec } from './params.js';
+export type { ConvDims, VAELayout, VAEModule, VAEParamLayout, VAEParamSpec } from './params.js';
 export {
   attentionBlock,
   causalConv3d,

@@ -41,7 +41,8 @@ export interface VAELayout {
   decoder: { conv1: ConvDims; middle: VAEModule[]; blocks: VAEModule[]; headDim: number };
 }
 
-interface ConvDims {
+/** Input and output channels of a convolution of the VAE's layout. */
+export interface ConvDims {
   inDim: number;
   outDim: number;
 }

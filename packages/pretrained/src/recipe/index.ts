@@ -34,6 +34,7 @@ export {
   tuneVaeDecoder,
   VAE_CHECKPOINT_FILE,
   VAE_CHECKPOINT_FORMAT,
+  type VaeLearningRateSchedule,
   vaeLearningRate,
   type VaePhase,
   type VaeTrainProgress,

@@ -324,12 +324,20 @@ function resolve(options: TrainEmbeddedVaeOptions): Resolved {
   };
 }
 
+/** The learning-rate schedule of the VAE's training: its peak and the shape of its warm-up and decay. */
+export interface VaeLearningRateSchedule {
+  /** The peak learning rate. */
+  lr: number;
+  /** Steps of linear warm-up from lr / warmupSteps to lr. */
+  warmupSteps: number;
+  /** The last fraction of the steps decays along a cosine ... */
+  decayFraction: number;
+  /** ... down to this fraction of lr. */
+  finalLrFraction: number;
+}
+
 /** The learning rate of 0-based `step` of `total`: linear warm-up, constant, cosine decay at the end. */
-export function vaeLearningRate(
-  step: number,
-  total: number,
-  o: Pick<Resolved, 'lr' | 'warmupSteps' | 'decayFraction' | 'finalLrFraction'>,
-): number {
+export function vaeLearningRate(step: number, total: number, o: VaeLearningRateSchedule): number {
   const warm = o.warmupSteps > 0 ? Math.min(1, (step + 1) / o.warmupSteps) : 1;
   const decaySteps = Math.round(total * o.decayFraction);
   const decayStart = total - decaySteps;

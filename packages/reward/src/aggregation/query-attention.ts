@@ -22,7 +22,7 @@ export interface QueryAttentionWeights {
   queries: tf.Tensor;
   /** Q, K, V input projections side by side, [D, 3D] (PyTorch's in_proj_weight [3D, D] transposed). */
   inProjWeight: tf.Tensor;
-  /** [3D]: bq, bk, bv. */
+  /** The input projections' biases bq, bk, bv side by side, [3D]. */
   inProjBias: tf.Tensor;
   /** Output projection [D, D]. */
   outProjWeight: tf.Tensor;

@@ -77,7 +77,8 @@ export interface EvaluateOptions {
   groupOf?: (id: string) => string;
 }
 
-type EvalData =
+/** The held-out videos `evaluateBySigmaBucket` reads: one batch, batches (sync or async), or a source. */
+export type EvalData =
   | PointwiseBatch
   | Iterable<PointwiseBatch>
   | AsyncIterable<PointwiseBatch>

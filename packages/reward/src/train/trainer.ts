@@ -101,7 +101,8 @@ export interface PavrmCheckpointState extends TrainingPosition {
 export const CHECKPOINT_FORMAT = 'prfl-reward-checkpoint';
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
-type TrainableReward = LatentRewardModel & Trainable;
+/** What `PavrmTrainer` trains: any latent reward model whose variables have stable names. */
+export type TrainableReward = LatentRewardModel & Trainable;
 
 /** Trains a PAVRM (or any trainable LatentRewardModel, e.g. the pixel reward) with BCE or Bradley-Terry. */
 export class PavrmTrainer {

@@ -18,7 +18,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { formatShape, InvalidArgumentError } from '../errors.js';
 
-type Strides = readonly [number, number, number];
+/** Strides of a 3-D convolution along [time, height, width]. */
+export type Strides = readonly [number, number, number];
 
 /**
  * Frames dt, dt + st, ..., dt + st (to - 1) of x [B, T, H, W, C] as a batch of images [B * to, H, W, C],

@@ -4,6 +4,9 @@
 //
 //   node index.mjs [wasm|cpu]
 //
+// The exit code is 1 if a check fails: the kept seeds must be better than a random pick, the compute must
+// add up, and every survivor must end exactly on its target (pruning must not disturb the others).
+//
 // The "generator" is a toy: each seed has a clean target video (good or bad motion, known to us as the
 // oracle but not to the reward), and its velocity v = (x - x0) / sigma follows the straight
 // rectified-flow path to it. Any sampler works the same way: `sampleWithEarlyPruning` only needs a
@@ -24,7 +27,7 @@ const backend = process.argv[2] ?? 'wasm';
 const started = performance.now();
 await initBackend({ backend });
 
-// 1. A process reward: a PAVRM trained briefly on the toy latent world (see examples/reward-standalone).
+// 1. A process reward: a PAVRM trained briefly on the toy latent world (see examples/score-latents).
 const reward = new Pavrm(new TinyVideoBackbone('tiny', { seed: 1 }), { hidden: [64, 32] });
 const train = motionLatentBatch(new Generator('train'), 1024);
 await new PavrmTrainer(reward, { lrHead: 1e-2, lrBackbone: 3e-3, sigmaSampler: { kind: 'uniform' } }).fit(
@@ -88,4 +91,31 @@ console.log(
   `generator evaluations: ${c.evaluations} instead of ${c.evaluationsWithoutPruning} (saved ${c.evaluationsSaved}, ${(100 * c.fractionSaved).toFixed(0)}%), for ${c.rewardEvaluations} reward forwards of ${reward.config.blocks} blocks each`,
 );
 console.log(`final samples: [${result.samples.shape.join(', ')}]`);
+
+// Checks. The toy generator's velocity is exact for the straight path, so Euler lands every survivor on
+// its own target: a survivor whose rows were mixed up with another seed's would not.
+const failures = [];
+const check = (ok, what) => {
+  console.log(`  check: ${what}: ${ok ? 'ok' : 'FAILED'}`);
+  if (!ok) failures.push(what);
+};
+const randomPick = (result.candidates.length * oracle.filter(Boolean).length) / n;
+check(result.candidates.length === 8, `8 seeds kept (got ${result.candidates.length})`);
+check(goodKept > randomPick, `more good seeds kept than a random pick (${goodKept} > ${randomPick})`);
+const expected = 2 * (n * pruneAfter + result.candidates.length * (numSteps - pruneAfter));
+check(
+  c.evaluations === expected,
+  `generator evaluations ${c.evaluations} = 2 x (32 x ${pruneAfter} + 8 x ${numSteps - pruneAfter})`,
+);
+check(
+  c.evaluationsSaved > 0 && c.evaluationsSaved === c.evaluationsWithoutPruning - c.evaluations,
+  'evaluations saved add up',
+);
+const wanted = tf.gather(targets.latents, tf.tensor1d(result.candidates, 'int32'));
+const error = tf.max(tf.abs(tf.sub(result.samples, wanted))).dataSync()[0];
+check(error < 1e-4, `every survivor ends on its own target (largest error ${error.toExponential(1)})`);
+if (failures.length > 0) {
+  console.error(`\n${failures.length} check(s) failed: ${failures.join('; ')}`);
+  process.exitCode = 1;
+}
 console.log(`\ndone on ${backend} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
