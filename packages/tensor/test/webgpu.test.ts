@@ -35,6 +35,18 @@ const cases: Case[] = [
   },
   { name: 'softmax', inputs: () => [tf.tensor(c, [4, 16, 96])], f: (x) => tf.softmax(x!), tol: 1e-5 },
   { name: 'layer norm', inputs: () => [tf.tensor(c, [4, 16, 96])], f: (x) => layerNorm(x!), tol: 1e-4 },
+  {
+    // A per-channel scale and bias on a video latent [B, F, H, W, C] (the VAE's convolution biases and
+    // latent statistics): tfjs-backend-webgpu 4.22 cannot compile its shader without the fix in
+    // src/ops/webgpu-binary-rank5.ts.
+    name: 'rank-5 tensor with a 1-D per-channel operand',
+    inputs: () => [
+      tf.tensor(c.slice(0, 2 * 3 * 4 * 4 * 16), [2, 3, 4, 4, 16]),
+      tf.tensor(c.slice(0, 16), [16]),
+    ],
+    f: (x, s) => tf.sub(tf.add(tf.mul(x!, s!), s!), tf.div(s!, tf.add(tf.abs(x!), 1))),
+    tol: 1e-5,
+  },
 ];
 
 async function evaluate(kase: Case): Promise<{ value: Float32Array; grads: Float32Array[] }> {
