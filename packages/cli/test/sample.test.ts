@@ -9,7 +9,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '@prfl/tensor';
+import { disposeEmbedded, loadEmbedded } from '@prfl/pretrained';
 import { type CliIo, memorySink, run } from '../src/index.js';
+import { prepareSampling } from '../src/sample/prune.js';
 import { BIN, saveTinyModels, tempDir } from './fixtures.js';
 
 const tmp = tempDir('sample');
@@ -252,5 +255,27 @@ describe('prfl sample', () => {
     expect(existsSync(path.join(tmp.dir, 'stopped', 'result.json'))).toBe(false);
     expect(existsSync(path.join(tmp.dir, 'finished', 'result.json'))).toBe(true);
     expect(signals.listenerCount('SIGINT')).toBe(0);
+  });
+});
+
+describe('prepareSampling', () => {
+  it('leaves no tensor behind once disposed (the per-seed noise included)', async () => {
+    await initBackend({ backend: 'cpu' });
+    const models = await loadEmbedded({ from: weights, reward: false });
+    try {
+      const before = tf.memory().numTensors;
+      const sampling = prepareSampling(models, {
+        prompt: PROMPT,
+        seeds: ['a', 'b', 'c'],
+        steps: 3,
+        guidance: 4,
+        shift: 5,
+      });
+      expect(sampling.noise.shape[0]).toBe(3);
+      sampling.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      disposeEmbedded(models);
+    }
   });
 });

@@ -109,7 +109,9 @@ export async function generateJudged(
       const batch = prompts.slice(i, i + batchSize);
       const seeds = batch.map((_, j) => `${String(options.seed)}-${i + j}`);
       const shape = models.vae.latentShape(frames0, height, width);
-      const noise = tf.concat(seeds.map((s) => new Generator(s).normal([1, ...shape]))) as LatentVideo;
+      const noise = tf.tidy(() =>
+        tf.concat(seeds.map((s) => new Generator(s).normal([1, ...shape]))),
+      ) as LatentVideo;
       const out = await pipeline.generate({
         prompt: batch,
         noise,

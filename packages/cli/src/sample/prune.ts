@@ -68,7 +68,9 @@ export function prepareSampling(
   });
   const shape = models.vae.latentShape(frames, height, width);
   const n = options.seeds.length;
-  const noise = tf.concat(options.seeds.map((s) => new Generator(s).normal([1, ...shape]))) as LatentVideo;
+  const noise = tf.tidy(() =>
+    tf.concat(options.seeds.map((s) => new Generator(s).normal([1, ...shape]))),
+  ) as LatentVideo;
   const cond = models.textEncoder.encode(new Array<string>(n).fill(options.prompt));
   const uncond = models.textEncoder.encode(new Array<string>(n).fill(''));
   tf.dispose([cond.mask, uncond.mask]);
