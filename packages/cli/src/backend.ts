@@ -6,6 +6,8 @@ export async function startBackend(
   threads: number | 'auto' = 'auto',
 ): Promise<BackendInfo> {
   const now = currentBackend();
-  if (now !== undefined && now.name === name) return now;
+  // The running backend serves when it is the one asked for (for wasm: with the thread count asked for).
+  const sameThreads = name !== 'wasm' || threads === 'auto' || now?.wasm?.threads === threads;
+  if (now !== undefined && now.name === name && sameThreads) return now;
   return initBackend(name === 'wasm' ? { backend: name, threads } : { backend: name });
 }

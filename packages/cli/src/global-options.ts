@@ -54,12 +54,14 @@ export function globalOptions(command: Command): GlobalOptions {
   };
 }
 
-/** `--threads`: `auto` or an integer from 1 to 8. */
+/** `--threads` (or PRFL_WASM_THREADS): `auto` or an integer from 1 to 8; empty means `auto`. */
 export function parseThreads(text: string): number | 'auto' {
-  if (text === 'auto') return 'auto';
+  if (text === 'auto' || text === '') return 'auto';
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < 1 || n > 8) {
-    throw new UsageError(`--threads: expected auto or an integer from 1 to 8, got ${JSON.stringify(text)}`);
+    throw new UsageError(
+      `--threads (or ${WASM_THREADS_ENV}): expected auto or an integer from 1 to 8, got ${JSON.stringify(text)}`,
+    );
   }
   return n;
 }

@@ -3,13 +3,14 @@
  * positive finite times, the JSON written where asked and equal to what --json prints, the default run
  * folder, `list`, an unknown name, and Ctrl-C between items.
  */
+import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchItem, runItems } from '../src/bench/items.js';
 import { type CliIo, createProgress, memorySink, run } from '../src/index.js';
-import { saveTinyModels, tempDir } from './fixtures.js';
+import { BIN, saveTinyModels, tempDir } from './fixtures.js';
 
 const tmp = tempDir('bench');
 const weights = path.join(tmp.dir, 'weights');
@@ -152,6 +153,32 @@ describe('prfl bench', () => {
     expect(text).toContain('GFLOP/s');
     expect(text).toContain('matMul [512, 512] x [512, 512]');
     expect(text).toContain(`wrote ${file}`);
+  });
+
+  it('--threads sets the wasm pool (recorded in backendDetail); a bad count is refused, an empty one is auto', () => {
+    const bench = (args: string[], threadsEnv?: string) =>
+      spawnSync(
+        process.execPath,
+        [BIN, 'bench', 'matmul', '--repeats', '1', '--warmup', '0', '--quiet', '--json', ...args],
+        {
+          cwd: tmp.dir,
+          encoding: 'utf8',
+          env: { ...process.env, PRFL_WASM_THREADS: threadsEnv ?? '' },
+          timeout: 60_000,
+        },
+      );
+    const two = bench(['--threads', '2', '--out', 'threads-2.json']);
+    expect(two.status, two.stderr).toBe(0);
+    expect(JSON.parse(two.stdout).backendDetail).toBe('wasm (simd, 2 threads)');
+    const fromEnv = bench(['--out', 'threads-env.json'], '1');
+    expect(JSON.parse(fromEnv.stdout).backendDetail).toBe('wasm (simd, 1 thread)');
+    const empty = bench(['--out', 'threads-empty.json'], '');
+    expect(empty.status, empty.stderr).toBe(0);
+    const bad = bench(['--threads', '9']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe(
+      'prfl: --threads (or PRFL_WASM_THREADS): expected auto or an integer from 1 to 8, got "9"\n',
+    );
   });
 
   it('list names every benchmark with one line each', async () => {

@@ -134,9 +134,13 @@ async function startWasm(options: InitBackendOptions): Promise<Partial<BackendIn
  */
 function restartWasmForThreads(wanted: number): void {
   // engine.findBackend would start a registered backend that is not running yet; the registry does not.
-  if (tf.engine().registry.wasm === undefined) return;
-  const running = current?.name === 'wasm' ? current.wasm?.threads : undefined;
-  if (running === undefined || running === wanted) return;
+  const instance = tf.engine().registry.wasm as
+    | { wasm?: { tfjs?: { getThreadsCount?: () => number } } }
+    | undefined;
+  if (instance === undefined) return;
+  // The instance's own pool, whether or not wasm is the current backend (-1 without a pool: 1 thread).
+  const running = Math.max(1, instance.wasm?.tfjs?.getThreadsCount?.() ?? 1);
+  if (running === wanted) return;
   const alive = tf.memory().numTensors;
   if (alive > 0) {
     throw new InvalidArgumentError(
@@ -147,6 +151,7 @@ function restartWasmForThreads(wanted: number): void {
   if (factory === null) return;
   tf.removeBackend('wasm');
   tf.registerBackend('wasm', factory, WASM_PRIORITY);
+  if (current?.name === 'wasm') current = undefined;
 }
 
 /** tfjs-backend-wasm registers itself with this priority. */
@@ -159,19 +164,25 @@ export const WASM_THREADS_ENV = 'PRFL_WASM_THREADS';
 
 async function wantedWasmThreads(threads: number | 'auto' | undefined): Promise<number> {
   const fromEnv = typeof process !== 'undefined' ? process.env?.[WASM_THREADS_ENV] : undefined;
-  const asked: number | 'auto' | undefined =
-    threads ??
-    (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv === 'auto' ? 'auto' : Number(fromEnv));
+  const envSet = fromEnv !== undefined && fromEnv !== '';
   const source = threads !== undefined ? 'threads' : WASM_THREADS_ENV;
+  const shown = threads !== undefined ? String(threads) : JSON.stringify(fromEnv);
+  const asked: number | 'auto' | undefined =
+    threads ?? (!envSet ? undefined : fromEnv === 'auto' ? 'auto' : Number(fromEnv));
   if (asked === undefined) return 1;
   if (asked === 'auto') return autoThreads();
-  if (!Number.isInteger(asked) || asked < 1) {
+  // Node's pool holds at most 8 threads (tfjs's pre-made workers); browsers take what tfjs allows.
+  const max = isNode() ? MAX_NODE_WASM_THREADS : Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(asked) || asked < 1 || asked > max) {
     throw new InvalidArgumentError(
-      `${source}: expected a positive integer or 'auto', got ${JSON.stringify(threads ?? fromEnv)}`,
+      `${source}: expected ${isNode() ? `an integer from 1 to ${MAX_NODE_WASM_THREADS}` : 'a positive integer'} or 'auto', got ${shown}`,
     );
   }
   return asked;
 }
+
+/** tfjs-backend-wasm 4.22 makes 8 pool workers up front; a bigger pool would need more. */
+const MAX_NODE_WASM_THREADS = 8;
 
 async function autoThreads(): Promise<number> {
   if (isNode()) {
@@ -288,8 +299,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       current = { name, platform: isNode() ? 'node' : 'browser', skipped, ...extra };
       return current;
     } catch (e) {
+      // A mistake in the options (a bad thread count) is not a reason to fall back to a slower backend.
+      if (e instanceof InvalidArgumentError) throw e;
       if (requested !== 'auto') {
-        if (e instanceof BackendUnavailableError || e instanceof InvalidArgumentError) throw e;
+        if (e instanceof BackendUnavailableError) throw e;
         throw new BackendUnavailableError(`backend ${name} could not start: ${errorText(e)}`);
       }
       skipped.push({ name, reason: errorText(e) });

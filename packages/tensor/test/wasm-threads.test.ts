@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
+  currentBackend,
   describeBackend,
   Generator,
   InvalidArgumentError,
@@ -83,17 +84,52 @@ describe('wasm threads in Node', () => {
     expect((await initBackend({ backend: 'wasm', threads: 2 })).wasm?.threads).toBe(2);
   });
 
+  it('a refused count leaves the running backend as it was; auto does not fall back to cpu over it', async () => {
+    await initBackend({ backend: 'wasm', threads: 2 });
+    await expect(initBackend({ backend: 'wasm', threads: 9 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(tf.getBackend()).toBe('wasm');
+    expect(currentBackend()?.wasm?.threads).toBe(2);
+    const sum = tf.tidy(() => tf.add(tf.ones([2]), 1));
+    expect(Array.from(await sum.data())).toEqual([2, 2]);
+    sum.dispose();
+    await expect(initBackend({ threads: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('finds the pool of a wasm instance that is not the current backend', async () => {
+    await initBackend({ backend: 'wasm', threads: 2 });
+    await initBackend({ backend: 'cpu' });
+    expect(tf.memory().numTensors).toBe(0);
+    expect((await initBackend({ backend: 'wasm', threads: 1 })).wasm?.threads).toBe(1);
+    expect((await initBackend({ backend: 'wasm', threads: 2 })).wasm?.threads).toBe(2);
+  });
+
+  it('restores what it patched and leaves no scripts behind', async () => {
+    const os = await import('node:os');
+    const fs = await import('node:fs');
+    const ours = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('prfl-wasm-threads-')).length;
+    const before = ours();
+    const cpus = os.default.cpus;
+    const createObjectURL = URL.createObjectURL;
+    await shutdownBackend();
+    expect((await initBackend({ backend: 'wasm', threads: 3 })).wasm?.threads).toBe(3);
+    expect(os.default.cpus).toBe(cpus);
+    expect(os.default.cpus().length).toBe(os.cpus().length);
+    expect(URL.createObjectURL).toBe(createObjectURL);
+    expect(ours()).toBe(before);
+  });
+
   it('refuses a count that is not a positive integer up to 8, naming the source', async () => {
     await expect(initBackend({ backend: 'wasm', threads: 0 })).rejects.toThrow(
-      /threads: expected a positive integer or 'auto', got 0/,
+      /threads: expected an integer from 1 to 8 or 'auto', got 0/,
     );
     await expect(initBackend({ backend: 'wasm', threads: 1.5 })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(initBackend({ backend: 'wasm', threads: 9 })).rejects.toThrow(
-      /expected 2 to 8 threads, got 9/,
+      /threads: expected an integer from 1 to 8 or 'auto', got 9/,
     );
     process.env[WASM_THREADS_ENV] = 'many';
     await expect(initBackend({ backend: 'wasm' })).rejects.toThrow(
-      /PRFL_WASM_THREADS: expected a positive integer or 'auto', got "many"/,
+      /PRFL_WASM_THREADS: expected an integer from 1 to 8 or 'auto', got "many"/,
     );
   });
 });

@@ -13,7 +13,7 @@
  *    wanted count.
  *
  * The pool's workers are unreferenced afterwards so that they do not keep the process alive; the
- * backend's dispose (shutdownBackend) terminates them.
+ * backend's dispose (shutdownBackend) terminates them. The scripts are removed once the module is ready.
  */
 import { BackendUnavailableError } from '../errors.js';
 import { nodeImport } from './node-import.js';
@@ -28,12 +28,9 @@ export interface EmscriptenThreadedModule {
   PThread?: { runningWorkers: PThreadWorker[]; unusedWorkers: PThreadWorker[] };
 }
 
-let scripts: Promise<{ worker: string; main: string }> | undefined;
-
-/** Writes the worker and main scripts once per process into a private temporary folder. */
-async function writeScripts(): Promise<{ worker: string; main: string }> {
+/** Writes the worker and main scripts into a fresh private temporary folder; returns their paths. */
+async function writeScripts(dir: string): Promise<{ worker: string; main: string }> {
   const fs = await nodeImport<typeof import('node:fs')>('node:fs');
-  const os = await nodeImport<OsModule>('node:os');
   const path = await nodeImport<typeof import('node:path')>('node:path');
   const factoryModule = await nodeImport<{ default?: unknown; WasmBackendModuleThreadedSimd?: unknown }>(
     '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js',
@@ -49,7 +46,6 @@ async function writeScripts(): Promise<{ worker: string; main: string }> {
       'threaded wasm in Node: @tensorflow/tfjs-backend-wasm/wasm-out has no threaded SIMD factory or worker script (expected tfjs-backend-wasm 4.22)',
     );
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prfl-wasm-threads-'));
   const main = path.join(dir, 'tfjs-backend-wasm-threaded-simd.cjs');
   const worker = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.cjs');
   // The same text tfjs puts in its Blob: a global the worker's "load" command calls.
@@ -57,16 +53,30 @@ async function writeScripts(): Promise<{ worker: string; main: string }> {
   // tfjs escapes the newlines of the embedded worker text before making its Blob; so do we.
   const prelude = `URL.createObjectURL = () => ${JSON.stringify(main)}; URL.revokeObjectURL = () => {};\n`;
   fs.writeFileSync(worker, prelude + workerText.replace(/\n/g, '\\n'));
-  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
-  process.once('exit', cleanup);
   return { worker, main };
 }
 
+// The functions patched while a module starts, as they were before any start.
+const realCreateObjectURL = URL.createObjectURL;
+// Starts run one at a time, so that one never saves another's patches as the originals.
+let queue: Promise<unknown> = Promise.resolve();
+
 /**
  * Runs `start` (which must call `tf.setBackend('wasm')`) with tfjs's threaded wasm build enabled for
- * `threads` threads in Node, then restores what it patched.
+ * `threads` threads in Node, then restores what it patched (the flag too, when the start fails) and
+ * removes the scripts: by the time the module is ready, its pre-made workers have read them.
  */
-export async function startThreadedWasmInNode<T>(
+export function startThreadedWasmInNode<T>(
+  threads: number,
+  setFlag: (value: boolean) => void,
+  start: () => Promise<T>,
+): Promise<T> {
+  const run = queue.then(() => startOnce(threads, setFlag, start));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function startOnce<T>(
   threads: number,
   setFlag: (value: boolean) => void,
   start: () => Promise<T>,
@@ -76,30 +86,30 @@ export async function startThreadedWasmInNode<T>(
       `threaded wasm in Node: expected 2 to ${MAX_NODE_WASM_THREADS} threads, got ${threads}`,
     );
   }
-  scripts ??= writeScripts();
-  let paths: { worker: string; main: string };
-  try {
-    paths = await scripts;
-  } catch (e) {
-    scripts = undefined;
-    throw e;
-  }
+  const fs = await nodeImport<typeof import('node:fs')>('node:fs');
   const os = await nodeImport<OsModule & { default?: OsModule }>('node:os');
+  const path = await nodeImport<typeof import('node:path')>('node:path');
   const osObject = (os.default ?? os) as OsModule;
   const realCpus = osObject.cpus;
-  const realCreateObjectURL = URL.createObjectURL;
-  setFlag(true);
-  osObject.cpus = () => {
-    const real = realCpus();
-    return Array.from({ length: 2 * threads }, (_, i) => real[i % real.length] as (typeof real)[number]);
-  };
-  URL.createObjectURL = (blob: Blob) =>
-    blob.type === 'application/javascript' ? paths.worker : realCreateObjectURL(blob);
+  const dir = fs.mkdtempSync(path.join(osObject.tmpdir(), 'prfl-wasm-threads-'));
+  let started = false;
   try {
-    return await start();
+    const paths = await writeScripts(dir);
+    setFlag(true);
+    osObject.cpus = () => {
+      const real = realCpus();
+      return Array.from({ length: 2 * threads }, (_, i) => real[i % real.length] as (typeof real)[number]);
+    };
+    URL.createObjectURL = (blob: Blob) =>
+      blob.type === 'application/javascript' ? paths.worker : realCreateObjectURL(blob);
+    const result = await start();
+    started = true;
+    return result;
   } finally {
     osObject.cpus = realCpus;
     URL.createObjectURL = realCreateObjectURL;
+    if (!started) setFlag(false);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
