@@ -159,9 +159,10 @@ const sample = (scheduler, schedule) =>
 const ours = (await sample(mine, mySchedule)).latents;
 const theirs = (await sample(library, libSchedule)).latents;
 const diff = tf.max(tf.abs(tf.sub(ours, theirs))).dataSync()[0];
+// The same arithmetic in the same order: the latents must agree bit for bit.
 check(
-  diff <= 1e-6,
-  `latents after ${numSteps} guided steps: largest difference ${diff.toExponential(1)} (<= 1e-6)`,
+  diff === 0,
+  `latents after ${numSteps} guided steps: largest difference ${diff.toExponential(1)} (exactly 0)`,
 );
 tf.dispose([ours, theirs, noise]);
 

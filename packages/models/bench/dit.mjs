@@ -167,11 +167,13 @@ async function benchPreset(name) {
 }
 
 let peerError;
+// The peer of this run goes next to this run's JSON (the committed dit-torch.json is a run of its own).
+const peerOut = `${values.out.replace(/\.json$/, '')}-torch.json`;
 if (values.peer) {
   // The peer first, so that both measure the same minutes of this machine as closely as they can.
   const run = spawnSync(
     values.python,
-    ['bench/dit-torch.py', '--threads', '1,2', '--min-seconds', values['min-seconds'], '--out', values.torch],
+    ['bench/dit-torch.py', '--threads', '1,2', '--min-seconds', values['min-seconds'], '--out', peerOut],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   if (run.status !== 0) {
@@ -179,8 +181,8 @@ if (values.peer) {
     console.log(peerError);
   }
 }
-const torch =
-  !peerError && existsSync(values.torch) ? JSON.parse(readFileSync(values.torch, 'utf8')) : undefined;
+const torchFile = values.peer ? peerOut : values.torch;
+const torch = !peerError && existsSync(torchFile) ? JSON.parse(readFileSync(torchFile, 'utf8')) : undefined;
 const results = [];
 const runs = values.backends
   .split(',')

@@ -112,14 +112,15 @@ export async function generateJudged(
       const noise = tf.tidy(() =>
         tf.concat(seeds.map((s) => new Generator(s).normal([1, ...shape]))),
       ) as LatentVideo;
-      const out = await pipeline.generate({
-        prompt: batch,
-        noise,
-        latentShape: [shape[0], shape[1], shape[2]],
-        guidanceScale: options.guidanceScale ?? 4,
-        numSteps: options.numSteps ?? 20,
-      });
-      noise.dispose();
+      const out = await pipeline
+        .generate({
+          prompt: batch,
+          noise,
+          latentShape: [shape[0], shape[1], shape[2]],
+          guidanceScale: options.guidanceScale ?? 4,
+          numSteps: options.numSteps ?? 20,
+        })
+        .finally(() => noise.dispose());
       const frames = out.frames as tf.Tensor5D;
       const data = await frames.data();
       const [, f, h, w] = frames.shape;
