@@ -12,15 +12,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batchConditioning, guidedVelocity, WanPipeline } from '@prfl/models';
 import type { EmbeddedModels } from '@prfl/pretrained';
 import { disposeConditioning, gatherConditioning, type KeepRule, selectByReward } from '@prfl/reward';
+import { gatherSolverState } from '@prfl/schedulers';
 import {
   type Conditioning,
-  Generator,
   type LatentVideo,
+  seededNoise,
   stepIndex,
   type Timestep,
   timestep,
 } from '@prfl/tensor';
-import { gatherSolverState } from './solver-state.js';
 import { yieldToBrowser } from './yield.js';
 
 export type ChainModels = Pick<
@@ -104,9 +104,7 @@ export async function runChain(
     i + 1 < steps ? (schedule.timesteps[i + 1] as Timestep) : timestep(0),
   );
   const shape = vae.latentShape(frames, height, width);
-  let x = tf.tidy(() =>
-    tf.concat(request.seeds.map((s) => new Generator(s).normal([1, ...shape]))),
-  ) as LatentVideo;
+  let x = seededNoise(request.seeds, shape) as LatentVideo;
   const cond = textEncoder.encode(new Array<string>(n).fill(request.prompt));
   const uncond = textEncoder.encode(new Array<string>(n).fill(''));
   tf.dispose([cond.mask, uncond.mask]);

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { judgeVideo, type OracleReport } from '@prfl/datasets';
 import { type TransformerTextEncoder, type WanDiT, WanPipeline, type WanVAE } from '@prfl/models';
-import { Generator, InvalidArgumentError, type LatentVideo, type VelocityModel } from '@prfl/tensor';
+import { InvalidArgumentError, type LatentVideo, seededNoise, type VelocityModel } from '@prfl/tensor';
 
 /** One judged video. */
 export interface JudgedVideo {
@@ -109,9 +109,7 @@ export async function generateJudged(
       const batch = prompts.slice(i, i + batchSize);
       const seeds = batch.map((_, j) => `${String(options.seed)}-${i + j}`);
       const shape = models.vae.latentShape(frames0, height, width);
-      const noise = tf.tidy(() =>
-        tf.concat(seeds.map((s) => new Generator(s).normal([1, ...shape]))),
-      ) as LatentVideo;
+      const noise = seededNoise(seeds, shape) as LatentVideo;
       const out = await pipeline
         .generate({
           prompt: batch,

@@ -23,6 +23,7 @@ export type {
 } from './flow-unipc.js';
 export { FlowUniPCScheduler } from './flow-unipc.js';
 export type { AnyScheduler } from './from-config.js';
+export { gatherSolverState } from './gather-state.js';
 export { SCHEDULER_CLASS_NAMES, schedulerFromConfig } from './from-config.js';
 export type {
   ContinuousOptions,

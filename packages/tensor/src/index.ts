@@ -33,7 +33,7 @@ export { linear, matMul } from './ops/matmul.js';
 export { installFastWasmSlice } from './ops/wasm-slice.js';
 export { PRFL_GRADIENTS } from './register-gradients.js';
 export { backendsUnderTest, maxAbsDiff } from './testing/backends.js';
-export { Generator } from './random.js';
+export { Generator, seededNoise } from './random.js';
 export type { GeneratorState } from './random.js';
 export { sigma, sigmaToTimestep, stepIndex, timestep, timestepToSigma } from './types.js';
 export type {

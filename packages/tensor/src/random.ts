@@ -171,3 +171,14 @@ function checkedSize(shape: readonly number[]): number {
   }
   return n;
 }
+
+/**
+ * Starting noise for a batch of seeds, [N, ...shape]: row i is `new Generator(seeds[i]).normal([1,
+ * ...shape])`, so any one video of the batch can be made again alone from its seed.
+ */
+export function seededNoise(seeds: readonly string[], shape: readonly number[]): tf.Tensor {
+  if (seeds.length === 0) {
+    throw new InvalidArgumentError('seededNoise: expected at least one seed, got none');
+  }
+  return tf.tidy(() => tf.concat(seeds.map((s) => new Generator(s).normal([1, ...shape]))));
+}

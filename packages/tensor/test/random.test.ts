@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendsUnderTest, Generator, initBackend, shutdownBackend } from '../src/index.js';
+import { backendsUnderTest, Generator, initBackend, seededNoise, shutdownBackend } from '../src/index.js';
 
 describe('Generator', () => {
   it('is reproducible from a seed and differs across seeds and labels', () => {
@@ -71,5 +71,17 @@ describe.each(backendsUnderTest())('Generator tensors on %s', (backend) => {
     expect(() => new Generator(1).normal([2, -1])).toThrow(/non-negative integers, got \[2, -1\]/);
     t.dispose();
     expect(tf.memory().numTensors).toBe(0);
+  });
+
+  it('seededNoise stacks one seed per row, each row the seed alone, and keeps nothing else', async () => {
+    await initBackend({ backend });
+    const batch = seededNoise(['a', 'b'], [3, 4]);
+    expect(batch.shape).toEqual([2, 3, 4]);
+    expect(tf.memory().numTensors).toBe(1);
+    const values = Array.from(await batch.data());
+    expect(values.slice(0, 12)).toEqual(Array.from(new Generator('a').normalArray(12)));
+    expect(values.slice(12)).toEqual(Array.from(new Generator('b').normalArray(12)));
+    batch.dispose();
+    expect(() => seededNoise([], [3])).toThrow(/expected at least one seed, got none/);
   });
 });

@@ -12,6 +12,7 @@ import { type EmbeddedModels, type JudgedVideo, judged } from '@prfl/pretrained'
 import { addNoise } from '@prfl/reward';
 import {
   Generator,
+  seededNoise,
   type LatentVideo,
   type Sigma,
   type Timestep,
@@ -159,9 +160,7 @@ export async function generate(ctx: CommandContext, o: GenerateCommandOptions): 
       for (let b = 0; b < batches; b++) {
         const batch = prompts.slice(b * o.batchSize, (b + 1) * o.batchSize);
         const seeds = batch.map((_, j) => `${seed}-${b * o.batchSize + j}`);
-        const noise = tf.tidy(() =>
-          tf.concat(seeds.map((s) => new Generator(s).normal([1, ...shape]))),
-        ) as LatentVideo;
+        const noise = seededNoise(seeds, shape) as LatentVideo;
         const result = await pipeline
           .generate({
             prompt: batch,

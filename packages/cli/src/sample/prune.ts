@@ -20,14 +20,14 @@ import {
 } from '@prfl/reward';
 import {
   type Conditioning,
-  Generator,
-  InvalidArgumentError,
+  seededNoise,
   type LatentVideo,
   type Schedule,
   type Scheduler,
   stepIndex,
   type Timestep,
 } from '@prfl/tensor';
+import { gatherSolverState } from '@prfl/schedulers';
 import { throwIfInterrupted } from '../interrupt.js';
 
 /** What the sampling of one prompt's seeds needs; `dispose` frees the noise and the text embeddings. */
@@ -68,9 +68,7 @@ export function prepareSampling(
   });
   const shape = models.vae.latentShape(frames, height, width);
   const n = options.seeds.length;
-  const noise = tf.tidy(() =>
-    tf.concat(options.seeds.map((s) => new Generator(s).normal([1, ...shape]))),
-  ) as LatentVideo;
+  const noise = seededNoise(options.seeds, shape) as LatentVideo;
   const cond = models.textEncoder.encode(new Array<string>(n).fill(options.prompt));
   const uncond = models.textEncoder.encode(new Array<string>(n).fill(''));
   tf.dispose([cond.mask, uncond.mask]);
@@ -85,48 +83,6 @@ export function prepareSampling(
     evaluationsPerStep: options.guidance === 1 ? 1 : 2,
     dispose: () => tf.dispose([noise, cond.text, uncond.text]),
   };
-}
-
-/**
- * A copy of a solver state whose tensors hold only the batch rows `rows` (of `batch`), in that order;
- * every other field is copied as is, frozen objects stay frozen. The copy owns new tensors (free them
- * with the scheduler's `disposeState`); `state` is left intact.
- * @throws InvalidArgumentError when a tensor of the state is not batch-first with `batch` rows.
- */
-export function gatherSolverState<S>(state: S, rows: readonly number[], batch: number): S {
-  const index = tf.tensor1d([...rows], 'int32');
-  const made: tf.Tensor[] = [];
-  const copy = (value: unknown, where: string): unknown => {
-    if (value instanceof tf.Tensor) {
-      if (value.rank === 0 || value.shape[0] !== batch) {
-        throw new InvalidArgumentError(
-          `solver state ${where}: expected a batch-first tensor of ${batch} rows, got shape [${value.shape.join(', ')}]`,
-        );
-      }
-      const gathered = tf.gather(value, index);
-      made.push(gathered);
-      return gathered;
-    }
-    if (Array.isArray(value)) {
-      const out = value.map((v, i) => copy(v, `${where}[${i}]`));
-      return Object.isFrozen(value) ? Object.freeze(out) : out;
-    }
-    if (value !== null && typeof value === 'object') {
-      const out = Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [k, copy(v, where === '' ? k : `${where}.${k}`)]),
-      );
-      return Object.isFrozen(value) ? Object.freeze(out) : out;
-    }
-    return value;
-  };
-  try {
-    return copy(state, '') as S;
-  } catch (e) {
-    tf.dispose(made);
-    throw e;
-  } finally {
-    index.dispose();
-  }
 }
 
 /**
