@@ -18,9 +18,6 @@
 import { BackendUnavailableError } from '../errors.js';
 import { nodeImport } from './node-import.js';
 
-/** XNNPACK's pool in tfjs-backend-wasm 4.22 holds at most 8 threads (its pre-made workers). */
-export const MAX_NODE_WASM_THREADS = 8;
-
 type OsModule = typeof import('node:os');
 type PThreadWorker = { unref?: () => void };
 /** The parts of Emscripten's module object we touch. */
@@ -63,7 +60,7 @@ let queue: Promise<unknown> = Promise.resolve();
 
 /**
  * Runs `start` (which must call `tf.setBackend('wasm')`) with tfjs's threaded wasm build enabled for
- * `threads` threads in Node, then restores what it patched (the flag too, when the start fails) and
+ * `threads` threads in Node (2 to 8, checked by initBackend), then restores what it patched (the flag too, when the start fails) and
  * removes the scripts: by the time the module is ready, its pre-made workers have read them.
  */
 export function startThreadedWasmInNode<T>(
@@ -81,11 +78,6 @@ async function startOnce<T>(
   setFlag: (value: boolean) => void,
   start: () => Promise<T>,
 ): Promise<T> {
-  if (!Number.isInteger(threads) || threads < 2 || threads > MAX_NODE_WASM_THREADS) {
-    throw new BackendUnavailableError(
-      `threaded wasm in Node: expected 2 to ${MAX_NODE_WASM_THREADS} threads, got ${threads}`,
-    );
-  }
   const fs = await nodeImport<typeof import('node:fs')>('node:fs');
   const os = await nodeImport<OsModule & { default?: OsModule }>('node:os');
   const path = await nodeImport<typeof import('node:path')>('node:path');
