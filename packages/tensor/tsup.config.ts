@@ -2,12 +2,16 @@ import { defineConfig } from 'tsup';
 import { tfjsGradientsPlugin } from '../../scripts/tsup-tfjs-gradients.js';
 
 const entry = ['src/index.ts', 'src/register-gradients.ts'];
+// Node only: worker threads with model replicas (and the script each worker runs).
+const nodeEntry = [...entry, 'src/parallel/index.ts', 'src/parallel/worker.ts'];
 
 export default defineConfig([
   // Node (ESM + CJS) and the default for bundlers that do not ask for `browser`.
   {
-    entry,
+    entry: nodeEntry,
     format: ['esm', 'cjs'],
+    // import.meta.url in the CJS build (the replica pool finds its worker script beside itself).
+    shims: true,
     dts: true,
     sourcemap: true,
     clean: true,
