@@ -1,7 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', recipe: 'src/recipe/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    recipe: 'src/recipe/index.ts',
+    'parallel/index': 'src/parallel/index.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

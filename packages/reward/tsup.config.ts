@@ -1,7 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'toy/index': 'src/toy/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'toy/index': 'src/toy/index.ts',
+    'parallel/index': 'src/parallel/index.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

@@ -34,8 +34,10 @@ export interface JudgedVideo {
 export interface GenerateJudgedOptions {
   /** One video per prompt (repeat a prompt for several seeds). */
   prompts: readonly string[];
-  /** Video i uses the noise of seed `${seed}-${i}`. */
+  /** Video i uses the noise of seed `${seed}-${firstIndex + i}`. */
   seed: string | number;
+  /** Index of the first video in the seed names (default 0): a part of a larger run, made elsewhere. */
+  firstIndex?: number;
   /** Classifier-free guidance scale (default 4). */
   guidanceScale?: number;
   /** Sampling steps (default 20). */
@@ -88,6 +90,12 @@ export async function generateJudged(
     throw new InvalidArgumentError('generateJudged: prompts must be a non-empty array of strings');
   }
   const batchSize = options.batchSize ?? 8;
+  const firstIndex = options.firstIndex ?? 0;
+  if (!Number.isSafeInteger(firstIndex) || firstIndex < 0) {
+    throw new InvalidArgumentError(
+      `generateJudged: firstIndex must be a non-negative integer, got ${String(firstIndex)}`,
+    );
+  }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new InvalidArgumentError(
       `generateJudged: batchSize must be a positive integer, got ${String(batchSize)}`,
@@ -107,7 +115,7 @@ export async function generateJudged(
   try {
     for (let i = 0; i < prompts.length; i += batchSize) {
       const batch = prompts.slice(i, i + batchSize);
-      const seeds = batch.map((_, j) => `${String(options.seed)}-${i + j}`);
+      const seeds = batch.map((_, j) => `${String(options.seed)}-${firstIndex + i + j}`);
       const shape = models.vae.latentShape(frames0, height, width);
       const noise = seededNoise(seeds, shape) as LatentVideo;
       const out = await pipeline

@@ -43,3 +43,12 @@ export {
 export { type ClipCrop, renderClips, renderCrops, tensorToVideo, videoToTensor } from './clips.js';
 export { evaluateVae, type EvaluateVaeOptions, type VaeEvaluation } from './evaluate-vae.js';
 export { type FinetuneOptions, type FinetuneResult, finetuneWithPrfl, goodClipData } from './finetune.js';
+export {
+  type GenerateBatchArgs,
+  type GenerateBatchResult,
+  type GeneratorReplica,
+  type GeneratorReplicaSpec,
+  generateJudgedBatch,
+  generatorReplicaRecipe,
+  judgedGeneratorReplica,
+} from './parallel/replica.js';

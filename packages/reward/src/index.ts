@@ -37,8 +37,16 @@ export {
   assertTimesteps,
 } from './validate.js';
 export { bceWithLogits, bradleyTerryLoss } from './train/losses.js';
-export { pavrmTrainStep } from './train/train-step.js';
-export type { PavrmStepMetrics, PavrmTrainRun } from './train/train-step.js';
+export { pavrmBatchGradients, pavrmTrainStep, pavrmTrainStepParallel } from './train/train-step.js';
+export type {
+  PavrmBatchGradients,
+  PavrmGradientWorkers,
+  PavrmPreparedBatch,
+  PavrmStepMetrics,
+  PavrmTrainRun,
+} from './train/train-step.js';
+export { packPavrmShard, pavrmReplica, pavrmShardGradients } from './parallel/replica.js';
+export type { PavrmReplicaSpec, PavrmShardArgs, PavrmShardResult } from './parallel/replica.js';
 export { CHECKPOINT_FILE, CHECKPOINT_FORMAT, PavrmTrainer } from './train/trainer.js';
 export type {
   FitOptions,

@@ -31,6 +31,8 @@ export { applyRope, defaultPairSwap, ROPE_THETA, ropeTables } from './rope.js';
 export type { PairSwap, RopeTables } from './rope.js';
 export { checkWeights, WanDiT, WanDiTBackbone, wanDiTBackboneParamSpecs } from './model.js';
 export type { WanDiTOptions } from './model.js';
+export { wanDiTReplica } from './replica.js';
+export type { WanDiTReplicaSpec } from './replica.js';
 export {
   checkStateDictShapes,
   fromTorchLayout,

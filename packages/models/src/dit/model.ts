@@ -15,6 +15,7 @@ import {
   Generator,
   InvalidArgumentError,
   type LatentVideo,
+  type ReplicaRecipe,
   type Timestep,
   type TimestepOptions,
   type TimestepsLike,
@@ -25,6 +26,7 @@ import {
   finiteCheckActive,
 } from '@prfl/tensor';
 import { type WanDiTConfig, type WanDiTPresetName, wanDiTConfig } from './config.js';
+import type { WanDiTReplicaSpec } from './replica.js';
 import type { PatchGrid } from './embeddings.js';
 import {
   embedConditions,
@@ -334,6 +336,20 @@ abstract class WanDiTBase implements FeatureBackbone {
       ...(options.name !== undefined ? { name: options.name } : {}),
       checkFinite: options.checkFinite ?? this.checkFinite,
     });
+  }
+
+  /**
+   * How a worker thread builds a model of this architecture (for @prfl/tensor/parallel's ReplicaPool:
+   * data-parallel training and generation); the weights reach it separately. See `wanDiTReplica`.
+   */
+  replicaRecipe(): ReplicaRecipe {
+    const spec: WanDiTReplicaSpec = {
+      config: this.config,
+      blocks: this.numBlocks,
+      head: this.hasHead,
+      checkFinite: this.checkFinite,
+    };
+    return { module: '@prfl/models', export: 'wanDiTReplica', spec };
   }
 
   /** Frees the variables and cached RoPE tables. */

@@ -20,6 +20,7 @@ import {
   InvalidArgumentError,
   type LatentRewardModel,
   type LatentVideo,
+  type ReplicaRecipe,
   PrflError,
   type Timestep,
   type TimestepOptions,
@@ -44,6 +45,7 @@ import {
 import { linearDefaultUniform, xavierUniform } from './init.js';
 import { type LinearWeights, mlpHead, PAPER_HEAD_HIDDEN } from './mlp-head.js';
 import { PrecomputedFeatures } from './precomputed-features.js';
+import type { PavrmReplicaSpec } from '../parallel/replica.js';
 
 /** Everything that defines a PAVRM's architecture besides the backbone itself. */
 export interface PavrmConfig extends PavrmHeadConfig {
@@ -181,6 +183,26 @@ export class Pavrm implements LatentRewardModel {
   /** The head's parameter table (names, both layouts, init). */
   headParamSpecs(): readonly HeadParamSpec[] {
     return this.#specs;
+  }
+
+  /**
+   * How a worker thread builds a PAVRM of this architecture (@prfl/reward/parallel's data-parallel
+   * training): the backbone's own recipe and this head's configuration; the weights reach it separately.
+   * @throws InvalidArgumentError when the backbone has no `replicaRecipe()` (@prfl/models' DiT backbones do).
+   */
+  replicaRecipe(): ReplicaRecipe {
+    const backbone = this.backbone as Partial<{ replicaRecipe(): ReplicaRecipe }>;
+    if (typeof backbone.replicaRecipe !== 'function') {
+      throw new InvalidArgumentError(
+        'Pavrm.replicaRecipe: the backbone has no replicaRecipe(), so a worker thread cannot build it (the DiT backbones of @prfl/models have one)',
+      );
+    }
+    const { blocks, aggregation, numHeads, hidden } = this.config;
+    const spec: PavrmReplicaSpec = {
+      backbone: backbone.replicaRecipe(),
+      options: { blocks, aggregation, numHeads, hidden: [...hidden], checkFinite: this.checkFinite },
+    };
+    return { module: '@prfl/reward', export: 'pavrmReplica', spec };
   }
 
   /** The aggregation and MLP variables under their stable names (`query_attention.*`, `mlp.*`). */

@@ -25,7 +25,13 @@ import { Pavrm } from '../model/pavrm.js';
 import { REFERENCE_SIGMA_SAMPLER, type SigmaSampler } from '../sigma-sampling.js';
 import { ensureDir, nodeFs, nodePath, readText, writeTextAtomic } from '../util/node-fs.js';
 import { disposeBatch } from './batch.js';
-import { type PavrmStepMetrics, type PavrmTrainRun, pavrmTrainStep } from './train-step.js';
+import {
+  type PavrmGradientWorkers,
+  type PavrmStepMetrics,
+  type PavrmTrainRun,
+  pavrmTrainStep,
+  pavrmTrainStepParallel,
+} from './train-step.js';
 
 /** Hyperparameters of PAVRM training. Defaults are the paper's (docs/method.md §4). */
 export interface PavrmTrainerOptions {
@@ -49,6 +55,13 @@ export interface PavrmTrainerOptions {
   freezeBackbone?: boolean;
   /** Called after every step with its metrics and the data position. */
   onStep?: (metrics: PavrmStepMetrics, position: TrainingPosition) => void;
+  /**
+   * Data-parallel training: worker threads holding replicas of the reward (Node;
+   * `await startPavrmWorkers(reward, { workers: 2 })` from @prfl/reward/parallel). `fit` then splits
+   * every batch over them and sums their gradients (equal to one process up to float summation order);
+   * `trainStep` still runs here. The caller closes them.
+   */
+  workers?: PavrmGradientWorkers;
 }
 
 /** Where training stands: steps taken, current epoch, batches of it already trained. */
@@ -131,6 +144,11 @@ export class PavrmTrainer {
     }
     this.reward = reward;
     this.options = Object.freeze({ ...options });
+    if (options.workers !== undefined && typeof options.workers?.gradients !== 'function') {
+      throw new InvalidArgumentError(
+        'workers: expected the result of startPavrmWorkers (@prfl/reward/parallel), with gradients()',
+      );
+    }
     const seed = options.seed ?? 0;
     if (!Number.isSafeInteger(seed))
       throw new InvalidArgumentError(`seed: expected a safe integer, got ${String(seed)}`);
@@ -236,7 +254,9 @@ export class PavrmTrainer {
             continue;
           }
           if (this.#run.step >= maxSteps || options.signal?.aborted) break outer;
-          last = pavrmTrainStep(this.#run, batch);
+          last = this.options.workers
+            ? await pavrmTrainStepParallel(this.#run, batch, this.options.workers)
+            : pavrmTrainStep(this.#run, batch);
           index++;
           this.#batchInEpoch = index;
           this.options.onStep?.(last, this.position);

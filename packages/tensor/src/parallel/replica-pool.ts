@@ -151,13 +151,26 @@ export class ReplicaPool {
     this.#version++;
   }
 
-  /** Runs `task` once per element of `args`, in parallel over the workers; results in the order of `args`. */
-  async map<R>(task: ReplicaTask, args: readonly unknown[]): Promise<R[]> {
+  /**
+   * Runs `task` once per element of `args`, in parallel over the workers (each takes the next one when
+   * free); results in the order of `args`. `onResult` is called as each finishes (progress).
+   */
+  async map<R>(
+    task: ReplicaTask,
+    args: readonly unknown[],
+    onResult?: (index: number, result: R) => void,
+  ): Promise<R[]> {
     this.#open('map');
     if (typeof task?.module !== 'string' || typeof task?.export !== 'string') {
       throw new InvalidArgumentError('ReplicaPool.map: task must be { module, export }');
     }
-    return Promise.all(args.map((a) => this.#post(task, a) as Promise<R>));
+    return Promise.all(
+      args.map(async (a, i) => {
+        const r = (await this.#post(task, a)) as R;
+        onResult?.(i, r);
+        return r;
+      }),
+    );
   }
 
   async #post(task: ReplicaTask | null, args: unknown): Promise<unknown> {
