@@ -2,11 +2,12 @@
  * What a command's action works with: the global options, the I/O, progress, the Ctrl-C signal, the
  * configuration, and one way to print its result (human text, or one JSON document with --json).
  */
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { startBackend } from './backend.js';
 import { type ResolveConfigOptions, type ResolvedConfig, resolveConfig } from './config/resolve.js';
-import { type GlobalOptions, globalOptions } from './global-options.js';
+import { type GlobalOptions, globalOptions, resolveWorkers } from './global-options.js';
 import { installInterrupt } from './interrupt.js';
 import type { CliIo } from './io.js';
 import { createProgress, type Progress, progressMode } from './progress.js';
@@ -27,6 +28,8 @@ export interface CommandContext {
   ): Promise<ResolvedConfig>;
   /** Starts the --backend backend (commands that compute call this). */
   backend(): Promise<string>;
+  /** Worker threads for data-parallel work (--workers resolved for this machine and backend). */
+  workers(): number;
   /** A path from the command line, resolved against the working folder. */
   resolve(p: string): string;
   /** Prints the command's result: `json` on stdout with --json, else `text`. */
@@ -57,6 +60,7 @@ export async function withContext<T>(
         ...(defaults !== undefined ? { defaults } : {}),
       }),
     backend: async () => (await startBackend(global.backend, global.threads)).name,
+    workers: () => resolveWorkers(global.workers, global.backend, availableParallelism()),
     resolve: (p) => path.resolve(io.cwd, p),
     result: (text, json) => {
       // Bars first end, so the result does not interleave with their redraws.

@@ -1,5 +1,5 @@
 /**
- * The options every command takes: --backend, --threads, --json, --quiet, --config (repeatable),
+ * The options every command takes: --backend, --threads, --workers, --json, --quiet, --config (repeatable),
  * --set (repeatable). Commander parses them before or after the command's name.
  */
 import { type Command, Option } from 'commander';
@@ -10,11 +10,16 @@ export interface GlobalOptions {
   backend: BackendName;
   /** wasm threads: a count, or auto (the machine's cores, at most 4). */
   threads: number | 'auto';
+  /** Worker threads for data-parallel training and generation: a count, or auto. */
+  workers: number | 'auto';
   json: boolean;
   quiet: boolean;
   config: string[];
   set: string[];
 }
+
+/** The environment variable that sets --workers' default. */
+export const WORKERS_ENV = 'PRFL_WORKERS';
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -25,6 +30,14 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(
       new Option('--threads <count>', "wasm threads: a count (1-8) or auto, the machine's cores up to 4")
         .env(WASM_THREADS_ENV)
+        .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--workers <count>',
+        "worker threads for data-parallel work (generation, reward training): a count (1-16) or auto, the machine's cores up to 4 (1 on webgpu)",
+      )
+        .env(WORKERS_ENV)
         .default('auto'),
     )
     .option('--json', 'print the result on stdout as one JSON document (progress stays on stderr)')
@@ -47,6 +60,7 @@ export function globalOptions(command: Command): GlobalOptions {
   return {
     backend: (o.backend ?? 'wasm') as BackendName,
     threads: parseThreads((o as { threads?: string }).threads ?? 'auto'),
+    workers: parseWorkers((o as { workers?: string }).workers ?? 'auto'),
     json: o.json === true,
     quiet: o.quiet === true,
     config: o.config ?? [],
@@ -64,4 +78,23 @@ export function parseThreads(text: string): number | 'auto' {
     );
   }
   return n;
+}
+
+/** `--workers` (or PRFL_WORKERS): `auto` or an integer from 1 to 16; empty means `auto`. */
+export function parseWorkers(text: string): number | 'auto' {
+  if (text === 'auto' || text === '') return 'auto';
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 16) {
+    throw new UsageError(
+      `--workers (or ${WORKERS_ENV}): expected auto or an integer from 1 to 16, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
+
+/** What --workers means on this machine: auto is the cores (at most 4), or 1 on webgpu (one device). */
+export function resolveWorkers(workers: number | 'auto', backend: string, cores: number): number {
+  if (workers !== 'auto') return workers;
+  if (backend === 'webgpu') return 1;
+  return Math.max(1, Math.min(4, cores));
 }

@@ -4,7 +4,8 @@
 scripts/make-dit-fixtures.py, float32 on the CPU. Writes bench/results/dit-torch.json, which bench/dit.mjs
 prints alongside its own numbers.
 
-Run: /usr/bin/python3 bench/dit-torch.py [--threads 1,2] [--min-seconds 2]   (from packages/models)
+Run: /usr/bin/python3 bench/dit-torch.py [--threads 1,2] [--min-seconds 2] [--batch 1] [--presets tiny,mid]
+(from packages/models)
 Debian's python3-torch uses the reference BLAS unless OpenBLAS is installed (libopenblas0-pthread); to
 use an unpacked copy without installing it, run with
 LD_LIBRARY_PATH=<dir of openblas-pthread/libblas.so.3>. The matmul rate in the output says which is in use.
@@ -60,6 +61,8 @@ def main():
     ap.add_argument('--threads', default='1,2')
     ap.add_argument('--min-seconds', type=float, default=2)
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'dit-torch.json'))
+    ap.add_argument('--batch', type=int, default=1)
+    ap.add_argument('--presets', default='tiny,mid')
     args = ap.parse_args()
     results = []
     peaks = {}
@@ -67,10 +70,11 @@ def main():
         torch.set_num_threads(threads)
         a = torch.randn(1024, 1024)
         peaks[threads] = round(2 * 1024 ** 3 / (timed(lambda: a @ a, 1)[1] / 1000) / 1e9, 2)
-        results += bench(threads, args.min_seconds)
+        results += bench(threads, args.min_seconds, args.batch, args.presets.split(','))
     env = f"LD_LIBRARY_PATH={os.environ['LD_LIBRARY_PATH']} " if os.environ.get('LD_LIBRARY_PATH') else ''
     report = dict(benchmark='dit-torch',
-                  command=f'{env}/usr/bin/python3 bench/dit-torch.py --threads {args.threads} --min-seconds {args.min_seconds}',
+                  command=f'{env}/usr/bin/python3 bench/dit-torch.py --threads {args.threads} --min-seconds {args.min_seconds}'
+                  + (f' --batch {args.batch} --presets {args.presets}' if args.batch != 1 or args.presets != 'tiny,mid' else ''),
                   date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), torch=torch.__version__,
                   matmulPeakGflops=peaks, loadAverageAtEnd=[round(x, 2) for x in os.getloadavg()],
                   machine=platform.platform(), results=results)
@@ -81,14 +85,15 @@ def main():
     print('wrote', args.out, 'matmul 1024^3 GFLOP/s by threads:', peaks)
 
 
-def bench(threads, min_seconds):
+def bench(threads, min_seconds, batch=1, presets=('tiny', 'mid')):
     results = []
-    for name, c in PRESETS.items():
+    for name in presets:
+        c = PRESETS[name]
         torch.manual_seed(0)
         model = fx.WanModel(c)
-        x = torch.randn(1, c['in_dim'], 5, 16, 16)
-        t = torch.tensor([500.0])
-        text = torch.randn(1, c['text_len'], c['text_dim'])
+        x = torch.randn(batch, c['in_dim'], 5, 16, 16)
+        t = torch.full((batch,), 500.0)
+        text = torch.randn(batch, c['text_len'], c['text_dim'])
         tokens = 5 * 8 * 8
 
         def fwd():
@@ -101,8 +106,8 @@ def bench(threads, min_seconds):
 
         f_ms, f_best = timed(fwd, min_seconds)
         fb_ms, fb_best = timed(fwd_bwd, min_seconds)
-        gf = flops(c, tokens) / 1e9
-        row = dict(preset=name, threads=threads, tokens=tokens, forwardMs=round(f_ms, 2), forwardBestMs=round(f_best, 2),
+        gf = batch * flops(c, tokens) / 1e9
+        row = dict(preset=name, threads=threads, batch=batch, tokens=tokens, forwardMs=round(f_ms, 2), forwardBestMs=round(f_best, 2),
                    forwardBackwardMs=round(fb_ms, 2), forwardBackwardBestMs=round(fb_best, 2),
                    forwardGflops=round(gf / (f_ms / 1000), 2), forwardBackwardGflops=round(3 * gf / (fb_ms / 1000), 2))
         results.append(row)

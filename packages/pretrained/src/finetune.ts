@@ -17,6 +17,7 @@ import {
   type PrflTrainerOptions,
   tensorVideoSource,
 } from '@prfl/refl';
+import type { PrflWorkers } from '@prfl/refl/parallel';
 import { InvalidArgumentError, type LatentRewardModel, type LatentVideo, nodeImport } from '@prfl/tensor';
 import { EMBEDDED_WORLD, type EmbeddedWorld, sampleWorldClips } from './world.js';
 
@@ -57,6 +58,13 @@ export interface FinetuneOptions {
   checkpointEvery?: number;
   onStep?: (m: PrflStepMetrics) => void;
   signal?: AbortSignal;
+  /**
+   * Data-parallel training on this many worker threads (Node; default 1: this process). Each micro-step's
+   * videos are split over replicas of the DiT and the reward (@prfl/refl/parallel): the same training up to
+   * float summation order. PRFL's latent readout, SFT and reward-weighted regression; RGB ReFL's pixel
+   * readout trains in one process.
+   */
+  workers?: number;
 }
 
 export interface FinetuneResult {
@@ -98,10 +106,12 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
   const steps = options.steps ?? 60;
   const batchSize = options.batchSize ?? 4;
   const clips = options.clips ?? 128;
+  const workerCount = options.workers ?? 1;
   for (const [name, v] of [
     ['steps', steps],
     ['batchSize', batchSize],
     ['clips', clips],
+    ['workers', workerCount],
   ] as const) {
     if (!Number.isInteger(v) || v < 1) {
       throw new InvalidArgumentError(
@@ -149,7 +159,14 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     ...(options.decoder === undefined ? {} : { decoder: options.decoder }),
   };
   let trainer: PrflTrainer | undefined;
+  let workers: PrflWorkers | undefined;
   try {
+    if (workerCount > 1) {
+      // Node only, and loaded only here, so that browser bundles of this package never see worker_threads.
+      const parallel = await nodeImport<typeof import('@prfl/refl/parallel')>('@prfl/refl/parallel');
+      workers = await parallel.startPrflWorkers(components, { workers: workerCount });
+      trainerOptions.workers = workers;
+    }
     trainer =
       options.checkpointDir !== undefined && (await hasCheckpoint(options.checkpointDir))
         ? await PrflTrainer.resume(options.checkpointDir, components, trainerOptions)
@@ -171,6 +188,7 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     return { step: result.step, metrics };
   } finally {
     trainer?.dispose();
+    await workers?.close();
     tf.dispose([data.latents, data.text, empty.text]);
   }
 }

@@ -68,12 +68,14 @@ describe('generateJudged on worker threads', () => {
   }, 120_000);
 
   it('refuses what it cannot do, by name', async () => {
-    await expect(workers.generateJudged({ prompts: [] })).rejects.toThrow(/non-empty array of strings/);
-    await expect(workers.generateJudged({ prompts, batchSize: 0 })).rejects.toThrow(
+    await expect(workers.generateJudged({ prompts: [], seed: 1 })).rejects.toThrow(
+      /non-empty array of strings/,
+    );
+    await expect(workers.generateJudged({ prompts, seed: 1, batchSize: 0 })).rejects.toThrow(
       /batchSize must be a positive integer, got 0/,
     );
     await expect(
-      workers.generateJudged({ prompts, model: models.dit } as Parameters<
+      workers.generateJudged({ prompts, seed: 1, model: models.dit } as unknown as Parameters<
         GenerationWorkers['generateJudged']
       >[0]),
     ).rejects.toThrow(/model option is not available/);

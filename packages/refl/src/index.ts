@@ -15,7 +15,23 @@ export { PhaseClock } from './metrics.js';
 export type { PhaseName, PhaseSample, PrflStepMetrics } from './metrics.js';
 export { PRFL_DEFAULTS, resolvePrflOptions } from './options.js';
 export type { PrflOptions, ResolvedPrflOptions, UpdateSchedule } from './options.js';
-export { prflStep } from './prfl-step.js';
+export { finishMicroStep, prflStep } from './prfl-step.js';
+export type { MicroStepEnd } from './prfl-step.js';
+export { parallelUnsupported, prflStepParallel } from './prfl-step-parallel.js';
+export type {
+  PrflGradientWorkers,
+  PrflSummedTerm,
+  PrflTermsInput,
+  PrflTermsOutput,
+} from './prfl-step-parallel.js';
+export { GENERATOR_PREFIX, prflReplica, prflShardTerms, REWARD_PREFIX } from './parallel/replica.js';
+export type {
+  PrflReplica,
+  PrflReplicaSpec,
+  PrflShardArgs,
+  PrflShardResult,
+  PrflShardTerm,
+} from './parallel/replica.js';
 export { checkRewardLossForm, REWARD_LOSS_FORMS, rewardLoss } from './reward-loss.js';
 export type { RewardLossForm } from './reward-loss.js';
 export { batchTimesteps, rolloutTo } from './rollout.js';

@@ -5,8 +5,19 @@
  */
 import type { MemoryMeter } from '@prfl/tensor';
 
-/** The phases of a step, in the order they run. 'sft' is the SFT term's forward and backward. */
-export type PhaseName = 'sft' | 'rollout' | 'taped-step' | 'decode' | 'reward' | 'backward' | 'update';
+/**
+ * The phases of a step, in the order they run. 'sft' is the SFT term's forward and backward; 'workers' is
+ * all of steps 2-6 on worker threads (prflStepParallel).
+ */
+export type PhaseName =
+  | 'sft'
+  | 'rollout'
+  | 'taped-step'
+  | 'decode'
+  | 'reward'
+  | 'backward'
+  | 'update'
+  | 'workers';
 
 export interface PhaseSample {
   /** Wall time in milliseconds (summed when a phase runs twice in one step). */

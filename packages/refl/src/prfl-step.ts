@@ -208,59 +208,105 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
       if (reference && rwd.finite) referenceSubStep(rwd);
     }
 
-    // 7. Accumulate and update. A micro-step whose loss or gradient is NaN/Inf contributes nothing (the
-    //    reference skips such losses); the window then waits for GA finite micro-steps.
-    const skipped = (sft !== null && !sft.finite) || (rwd !== null && !rwd.finite);
-    if (skipped) run.skippedSteps++;
-    if (!reference && !skipped) {
-      const micro = addGrads(sft?.grads ?? {}, rwd?.grads ?? {});
-      run.window.add(micro);
-      disposeGrads(micro);
-      if (run.window.count === ga) {
-        // One update per window: the window's mean gradient (= each loss / GA, summed), clipped once.
-        const mean = run.window.take('mean');
-        const clipped =
-          o.maxGradNorm === null
-            ? { grads: mean, totalNorm: globalNorm(mean) }
-            : clipByGlobalNorm(mean, o.maxGradNorm);
-        updateNorm = clipped.totalNorm;
-        clock.measure('update', () => applyUpdate(run, clipped.grads));
-        disposeGrads(mean, clipped.grads === mean ? null : clipped.grads);
-      }
-    }
-    if (run.ema && run.updates > updatesBefore) run.ema.update();
-    run.microSteps = microStep;
-
-    // 8. Metrics, read back once.
-    const logits = kept.logits;
-    const stats = logits ? rewardStats(logits) : { mean: 0, std: 0, logitMean: 0 };
-    if (logits && run.normalizer && !skipped) run.normalizer.observe(logits);
-    const sigmas = schedule.sigmas;
-    return {
-      step: microStep,
-      updates: run.updates,
-      updatesThisStep: run.updates - updatesBefore,
-      skipped,
-      loss: (sft?.loss ?? 0) + (rwd?.loss ?? 0),
-      sftLoss: sft ? sft.loss : null,
-      rewardLoss: rwd ? rwd.loss - (anchorLoss ?? 0) : 0,
-      ...(anchorLoss !== undefined ? { anchorLoss } : {}),
-      reward: stats,
+    // 7-8. Accumulate, update once per window, and the metrics.
+    return finishMicroStep(run, {
+      clock,
+      sft,
+      rwd,
+      logits: kept.logits,
+      ...(anchorLoss === undefined ? {} : { anchorLoss }),
       k,
-      sigma: withReward ? (sigmas[k] as number) : 0,
-      sigmaNext: withReward ? (sigmas[k + 1] as number) : 0,
-      rewardTimestep: withReward ? (run.readout.kind === 'latent' ? tNext : 0) : 0,
-      sftSigmas: sftLevels.map((l) => l.sigma as number),
+      sftLevels,
       textDropped: drop.dropped.filter(Boolean).length,
-      gradNorm: { sft: sft ? sft.norm : null, reward: rwd ? rwd.norm : 0, update: updateNorm },
-      lr: run.optimizer.getLearningRate(),
-      phases: clock.phases,
-      ms: performance.now() - started,
-    };
+      microStep,
+      updatesBefore,
+      updateNorm,
+      started,
+    });
   } finally {
     disposeGrads(sft?.grads, rwd?.grads);
     tf.dispose(owned);
   }
+}
+
+/** What steps 7-8 of a micro-step read: its terms, draws and bookkeeping. */
+export interface MicroStepEnd {
+  clock: PhaseClock;
+  sft: TermResult | null;
+  rwd: TermResult | null;
+  /** The reward's logits of x_{k+1} (null without the reward term); the caller disposes them. */
+  logits: tf.Tensor | null;
+  anchorLoss?: number;
+  k: number;
+  sftLevels: readonly { sigma: number }[];
+  textDropped: number;
+  microStep: number;
+  updatesBefore: number;
+  /** The reference schedule's clipped norm of this micro-step, when it updated (else null). */
+  updateNorm: number | null;
+  started: number;
+}
+
+/**
+ * Steps 7-8 of a micro-step (shared by `prflStep` and `prflStepParallel`): accumulate the finite terms'
+ * gradients in the window and make one clipped AdamW update per full window (once-per-window schedule),
+ * the EMA, the counters, then the metrics read back once. The terms' gradients stay the caller's.
+ */
+export function finishMicroStep(run: PrflRun, e: MicroStepEnd): PrflStepMetrics {
+  const o = run.options;
+  const { sft, rwd, clock } = e;
+  const withReward = o.rewardWeight > 0;
+  let updateNorm = e.updateNorm;
+  // 7. Accumulate and update. A micro-step whose loss or gradient is NaN/Inf contributes nothing (the
+  //    reference skips such losses); the window then waits for GA finite micro-steps.
+  const skipped = (sft !== null && !sft.finite) || (rwd !== null && !rwd.finite);
+  if (skipped) run.skippedSteps++;
+  if (o.updateSchedule !== 'reference' && !skipped) {
+    const micro = addGrads(sft?.grads ?? {}, rwd?.grads ?? {});
+    run.window.add(micro);
+    disposeGrads(micro);
+    if (run.window.count === o.accumulationSteps) {
+      // One update per window: the window's mean gradient (= each loss / GA, summed), clipped once.
+      const mean = run.window.take('mean');
+      const clipped =
+        o.maxGradNorm === null
+          ? { grads: mean, totalNorm: globalNorm(mean) }
+          : clipByGlobalNorm(mean, o.maxGradNorm);
+      updateNorm = clipped.totalNorm;
+      clock.measure('update', () => applyUpdate(run, clipped.grads));
+      disposeGrads(mean, clipped.grads === mean ? null : clipped.grads);
+    }
+  }
+  if (run.ema && run.updates > e.updatesBefore) run.ema.update();
+  run.microSteps = e.microStep;
+
+  // 8. Metrics, read back once.
+  const logits = e.logits;
+  const stats = logits ? rewardStats(logits) : { mean: 0, std: 0, logitMean: 0 };
+  if (logits && run.normalizer && !skipped) run.normalizer.observe(logits);
+  const sigmas = run.schedule.sigmas;
+  const tNext = run.schedule.timesteps[e.k + 1] as Timestep;
+  return {
+    step: e.microStep,
+    updates: run.updates,
+    updatesThisStep: run.updates - e.updatesBefore,
+    skipped,
+    loss: (sft?.loss ?? 0) + (rwd?.loss ?? 0),
+    sftLoss: sft ? sft.loss : null,
+    rewardLoss: rwd ? rwd.loss - (e.anchorLoss ?? 0) : 0,
+    ...(e.anchorLoss !== undefined ? { anchorLoss: e.anchorLoss } : {}),
+    reward: stats,
+    k: e.k,
+    sigma: withReward ? (sigmas[e.k] as number) : 0,
+    sigmaNext: withReward ? (sigmas[e.k + 1] as number) : 0,
+    rewardTimestep: withReward ? (run.readout.kind === 'latent' ? tNext : 0) : 0,
+    sftSigmas: e.sftLevels.map((l) => l.sigma as number),
+    textDropped: e.textDropped,
+    gradNorm: { sft: sft ? sft.norm : null, reward: rwd ? rwd.norm : 0, update: updateNorm },
+    lr: run.optimizer.getLearningRate(),
+    phases: clock.phases,
+    ms: performance.now() - e.started,
+  };
 }
 
 /** sigmoid(r)'s batch mean and standard deviation and the mean logit. */

@@ -10,6 +10,7 @@ import { disposeVideoBatch } from './data/tensor-source.js';
 import type { PrflStepMetrics } from './metrics.js';
 import type { PrflOptions } from './options.js';
 import { prflStep } from './prfl-step.js';
+import { type PrflGradientWorkers, parallelUnsupported, prflStepParallel } from './prfl-step-parallel.js';
 import { createPrflRun, disposePrflRun, type PrflComponents, type PrflRun } from './run.js';
 import type { VideoBatch, VideoSource } from './types.js';
 
@@ -24,6 +25,13 @@ export interface PrflTrainerOptions extends PrflOptions {
   onStep?: (metrics: PrflStepMetrics, position: TrainingPosition) => void;
   /** Called after a checkpoint is written. */
   onCheckpoint?: (state: PrflCheckpointState, dir: string) => void;
+  /**
+   * Data-parallel training: worker threads holding replicas of the models (Node;
+   * `await startPrflWorkers(components, { workers: 2 })` from @prfl/refl/parallel). `fit` then runs steps
+   * 2-6 of every micro-step on them, split by videos (equal to one process up to float summation order);
+   * `trainStep` still runs here. The caller closes them.
+   */
+  workers?: PrflGradientWorkers;
 }
 
 export interface FitOptions {
@@ -60,7 +68,7 @@ export class PrflTrainer {
 
   /** @throws InvalidArgumentError for bad options or models (see createPrflRun). */
   constructor(components: PrflComponents, options: PrflTrainerOptions = {}) {
-    const { onStep, onCheckpoint, ...runOptions } = options;
+    const { onStep, onCheckpoint, workers, ...runOptions } = options;
     for (const [name, f] of [
       ['onStep', onStep],
       ['onCheckpoint', onCheckpoint],
@@ -69,7 +77,19 @@ export class PrflTrainer {
         throw new InvalidArgumentError(`${name}: expected a function, got ${typeof f}`);
       }
     }
+    if (workers !== undefined && typeof workers?.terms !== 'function') {
+      throw new InvalidArgumentError(
+        'workers: expected the result of startPrflWorkers (@prfl/refl/parallel), with terms()',
+      );
+    }
     this.run = createPrflRun(components, runOptions);
+    if (workers !== undefined) {
+      const why = parallelUnsupported(this.run);
+      if (why !== null) {
+        disposePrflRun(this.run);
+        throw new InvalidArgumentError(`workers: ${why} is not available on worker threads`);
+      }
+    }
     this.options = Object.freeze({ ...options });
     this.#seed = this.run.options.seed;
   }
@@ -136,7 +156,9 @@ export class PrflTrainer {
             continue;
           }
           if (this.run.microSteps >= maxSteps || options.signal?.aborted) break outer;
-          last = prflStep(this.run, batch);
+          last = this.options.workers
+            ? await prflStepParallel(this.run, batch, this.options.workers)
+            : prflStep(this.run, batch);
           index++;
           this.#batchInEpoch = index;
           this.options.onStep?.(last, this.position);

@@ -82,13 +82,21 @@ export async function demoCommand(ctx: CommandContext, o: DemoCommandOptions): P
   await writeTextAtomic(saved, `${JSON.stringify(settings, null, 2)}\n`);
   const models = await loadModels(o.weights !== undefined ? ctx.resolve(o.weights) : undefined);
   try {
-    const { result, frames } = await runDemo(models, runDir, settings, {
-      phase: (name, total) => ctx.progress.phase(name, total),
-      update: (done, metrics) => ctx.progress.update(done, metrics),
-      log: (line) => ctx.note(line),
-      metrics: (r) => run.metrics(r),
-      signal: ctx.signal,
-    });
+    const workers = ctx.workers();
+    if (workers > 1) ctx.note(`demo: ${workers} worker threads (generation, PAVRM and PRFL training)`);
+    const { result, frames } = await runDemo(
+      models,
+      runDir,
+      settings,
+      {
+        phase: (name, total) => ctx.progress.phase(name, total),
+        update: (done, metrics) => ctx.progress.update(done, metrics),
+        log: (line) => ctx.note(line),
+        metrics: (r) => run.metrics(r),
+        signal: ctx.signal,
+      },
+      { workers },
+    );
     ctx.progress.end();
     const report = run.file('report.html');
     await writeTextAtomic(report, renderReport(result, frames));

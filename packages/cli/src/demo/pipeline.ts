@@ -26,7 +26,8 @@ import {
   type JudgedVideo,
   worldPrompts,
 } from '@prfl/pretrained';
-import { saveEmbedded, trainReward } from '@prfl/pretrained/recipe';
+import { type GenerationWorkers, startGenerationWorkers } from '@prfl/pretrained/parallel';
+import { type JudgedGenerator, saveEmbedded, trainReward } from '@prfl/pretrained/recipe';
 import { type PrflStepMetrics, type PrflTrainerOptions, SFT_PRESET } from '@prfl/refl';
 import { evaluateBySigmaBucket, type Pavrm } from '@prfl/reward';
 import type { LatentVideo } from '@prfl/tensor';
@@ -134,6 +135,16 @@ export interface DemoHooks {
   signal?: AbortSignal;
 }
 
+/** How the demo uses the machine (not part of its settings: it changes the time, not the result). */
+export interface DemoParallel {
+  /**
+   * Worker threads (1: everything in this process). With more, the videos are generated on them (the same
+   * videos bit for bit), and the PAVRM and PRFL train data-parallel on them (the same training up to float
+   * summation order).
+   */
+  workers: number;
+}
+
 /** Decoded videos of the report's samples, before and after. */
 export interface DemoFrames {
   before: Video[];
@@ -176,21 +187,23 @@ async function decodeVideos(models: EmbeddedModels, latents: LatentVideo): Promi
   }));
 }
 
-/** The held-out prompts and seeds, generated and judged with the demo's sampler. */
+/** The held-out prompts and seeds, generated and judged with the demo's sampler (on worker threads when given). */
 function judgeEval(
   models: EmbeddedModels,
   s: DemoSettings,
   prompts: readonly string[],
   evalSeed: string,
   hooks: DemoHooks,
+  generator?: JudgedGenerator,
 ) {
-  return generateJudged(models, {
+  const request = {
     prompts,
     seed: evalSeed,
     numSteps: s.numSteps,
     guidanceScale: s.guidanceScale,
-    onProgress: (d) => hooks.update(d),
-  });
+    onProgress: (d: number) => hooks.update(d),
+  };
+  return generator ? generator.generateJudged(request) : generateJudged(models, request);
 }
 
 /** Fine-tunes `models.dit` on the demo's budget (PRFL, or with `prfl` options another method of the loop). */
@@ -203,9 +216,11 @@ function fineTune(
     checkpointDir: string;
     hooks: DemoHooks;
     onStep: (m: PrflStepMetrics) => void;
+    workers: number;
   },
 ) {
   return finetuneWithPrfl({
+    workers: o.workers,
     models,
     ...(o.reward === undefined ? {} : { reward: o.reward }),
     steps: s.prflSteps,
@@ -257,6 +272,8 @@ async function sftControl(
   checkpointDir: string,
   hooks: DemoHooks,
   clock: (name: string) => () => void,
+  generator: JudgedGenerator | undefined,
+  workers: number,
 ): Promise<OracleRates> {
   const tuned = snapshot(models.dit);
   try {
@@ -267,6 +284,7 @@ async function sftControl(
       prfl: SFT_PRESET,
       checkpointDir,
       hooks,
+      workers,
       onStep: (m) => {
         hooks.metrics({ stage: 'control', step: m.step, loss: m.loss });
         hooks.update(m.step, { loss: m.loss });
@@ -275,7 +293,7 @@ async function sftControl(
     end();
     end = clock('control after');
     hooks.phase('control after', prompts.length);
-    const judged = await judgeEval(models, s, prompts, evalSeed, hooks);
+    const judged = await judgeEval(models, s, prompts, evalSeed, hooks, generator);
     tf.dispose([judged.latents, judged.text]);
     end();
     return oracleRates(judged.videos);
@@ -291,6 +309,25 @@ export async function runDemo(
   runDir: string,
   settings: DemoSettings,
   hooks: DemoHooks,
+  parallel: DemoParallel = { workers: 1 },
+): Promise<{ result: DemoResult; frames: DemoFrames }> {
+  // Worker threads holding copies of the generator (the DiT follows the fine-tuning: published per call).
+  const generator: GenerationWorkers | undefined =
+    parallel.workers > 1 ? await startGenerationWorkers(models, { workers: parallel.workers }) : undefined;
+  try {
+    return await demoStages(models, runDir, settings, hooks, parallel, generator);
+  } finally {
+    await generator?.close();
+  }
+}
+
+async function demoStages(
+  models: EmbeddedModels,
+  runDir: string,
+  settings: DemoSettings,
+  hooks: DemoHooks,
+  parallel: DemoParallel,
+  generator: GenerationWorkers | undefined,
 ): Promise<{ result: DemoResult; frames: DemoFrames }> {
   const reward = models.reward;
   if (reward !== undefined) disposePavrm(reward);
@@ -320,6 +357,8 @@ export async function runDemo(
     seed: s.seed,
     runDir: file('reward'),
     checkpointEvery: 50,
+    workers: parallel.workers,
+    ...(generator === undefined ? {} : { generator }),
     onProgress: (p) => {
       if (p.phase !== phase) {
         phase = p.phase;
@@ -346,7 +385,7 @@ export async function runDemo(
     const evalSeed = `${s.seed}/demo-eval`;
     end = clock('before');
     hooks.phase('before', s.evalVideos);
-    const before = await judgeEval(models, s, prompts, evalSeed, hooks);
+    const before = await judgeEval(models, s, prompts, evalSeed, hooks, generator);
     const beforeFrames = await decodeVideos(
       models,
       tf.slice(before.latents, [0, 0, 0, 0, 0], [Math.min(s.samples, s.evalVideos), -1, -1, -1, -1]),
@@ -378,6 +417,7 @@ export async function runDemo(
       reward: pavrm,
       checkpointDir: file('prfl'),
       hooks,
+      workers: parallel.workers,
       onStep: (m) => {
         const point = { step: m.step, loss: m.loss, reward: m.reward.mean, k: m.k, sigma: m.sigmaNext };
         prflCurve.push(point);
@@ -390,7 +430,7 @@ export async function runDemo(
     // 4. After: the same prompts and seeds.
     end = clock('after');
     hooks.phase('after', s.evalVideos);
-    const after = await judgeEval(models, s, prompts, evalSeed, hooks);
+    const after = await judgeEval(models, s, prompts, evalSeed, hooks, generator);
     const afterFrames = await decodeVideos(
       models,
       tf.slice(after.latents, [0, 0, 0, 0, 0], [Math.min(s.samples, s.evalVideos), -1, -1, -1, -1]),
@@ -447,7 +487,18 @@ export async function runDemo(
       { rewardBackbone: 'all' },
     );
     if (base !== undefined) {
-      const c = await sftControl(models, base, s, prompts, evalSeed, file('control'), hooks, clock);
+      const c = await sftControl(
+        models,
+        base,
+        s,
+        prompts,
+        evalSeed,
+        file('control'),
+        hooks,
+        clock,
+        generator,
+        parallel.workers,
+      );
       result.control = { method: 'sft', after: c, delta: deltaOf(b, c) };
     }
     await writeTextAtomic(file('result.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -12,6 +12,7 @@ export {
 } from './train-generator.js';
 export {
   GENERATIONS_FILE,
+  type JudgedGenerator,
   type LabelledLatents,
   type LabelledVideo,
   VIDEOS_FILE,

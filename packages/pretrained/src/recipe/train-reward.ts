@@ -28,7 +28,13 @@ import {
   saveSafetensors,
   writeFileAtomic,
 } from '@prfl/tensor';
-import { generateJudged, type JudgedGenerations, type JudgedVideo } from '../generate-judged.js';
+import {
+  type GenerateJudgedOptions,
+  generateJudged,
+  type JudgedGenerations,
+  type JudgedVideo,
+} from '../generate-judged.js';
+import { startPavrmWorkers, type PavrmWorkers } from '@prfl/reward/parallel';
 import { EMBEDDED_WORLD, type EmbeddedWorld, worldPrompts } from '../world.js';
 
 export interface RewardProgress {
@@ -94,6 +100,21 @@ export interface TrainRewardOptions {
   checkpointEvery?: number;
   onProgress?: (p: RewardProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Data-parallel PAVRM training on this many worker threads (Node; default 1: this process). Each step's
+   * batch is split over replicas and their gradients summed: the same training up to float summation order.
+   */
+  workers?: number;
+  /**
+   * Where the reward videos are generated: default `generateJudged` in this process; pass GenerationWorkers
+   * (@prfl/pretrained/parallel) to spread them over threads (the same videos, bit for bit).
+   */
+  generator?: JudgedGenerator;
+}
+
+/** Makes judged generations: `generateJudged` here, or GenerationWorkers on threads. */
+export interface JudgedGenerator {
+  generateJudged(options: Omit<GenerateJudgedOptions, 'model'>): Promise<JudgedGenerations>;
 }
 
 /** What the reward learns from each video: its prompt and the oracle's (or an annotator's) motion label. */
@@ -124,10 +145,12 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   const count = options.generations ?? 768;
   const steps = options.steps ?? 1500;
   const batchSize = options.batchSize ?? 16;
+  const workerCount = options.workers ?? 1;
   for (const [name, v] of [
     ['generations', count],
     ['steps', steps],
     ['batchSize', batchSize],
+    ['workers', workerCount],
   ] as const) {
     if (!Number.isInteger(v) || v < 1) {
       throw new InvalidArgumentError(`trainReward: ${name} must be a positive integer, got ${String(v)}`);
@@ -171,7 +194,18 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     hidden: options.hidden ?? [64, 32],
     seed: `${seed}/pavrm`,
   });
+  let workers: PavrmWorkers | undefined;
+  if (workerCount > 1) {
+    try {
+      workers = await startPavrmWorkers(reward, { workers: workerCount });
+    } catch (e) {
+      reward.dispose();
+      tf.dispose([data.latents, data.text, ...made.owned]);
+      throw e;
+    }
+  }
   const trainerOptions = {
+    ...(workers === undefined ? {} : { workers }),
     lrHead: options.lrHead ?? 1e-3,
     lrBackbone: options.lrBackbone ?? 1e-4,
     ...(options.sigmaSampler === undefined ? {} : { sigmaSampler: options.sigmaSampler }),
@@ -204,6 +238,7 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     return { reward, videos: data.videos, step: result.step };
   } finally {
     trainer.dispose();
+    await workers?.close();
     tf.dispose([data.latents, data.text, ...owned]);
   }
 }
@@ -252,7 +287,15 @@ async function setAsideStaleCheckpoint(dir: string, key: string): Promise<void> 
 export async function rewardGenerations(
   options: Pick<
     TrainRewardOptions,
-    'models' | 'world' | 'seed' | 'generations' | 'guidanceScale' | 'numSteps' | 'runDir' | 'cacheKey'
+    | 'models'
+    | 'world'
+    | 'seed'
+    | 'generations'
+    | 'guidanceScale'
+    | 'numSteps'
+    | 'runDir'
+    | 'cacheKey'
+    | 'generator'
   >,
   onProgress: (done: number) => void = () => {},
 ): Promise<JudgedGenerations> {
@@ -327,7 +370,10 @@ function pairwise(data: LabelledLatents) {
 
 /** The labelled generations: read from the run folder when they are there for the same prompts and seed. */
 async function cachedGenerations(
-  options: Pick<TrainRewardOptions, 'models' | 'guidanceScale' | 'numSteps' | 'runDir' | 'cacheKey'>,
+  options: Pick<
+    TrainRewardOptions,
+    'models' | 'guidanceScale' | 'numSteps' | 'runDir' | 'cacheKey' | 'generator'
+  >,
   prompts: readonly string[],
   seed: string,
   onProgress: (done: number) => void,
@@ -358,13 +404,16 @@ async function cachedGenerations(
       }
     }
   }
-  const made = await generateJudged(options.models, {
+  const request = {
     prompts,
     seed,
     ...(options.guidanceScale === undefined ? {} : { guidanceScale: options.guidanceScale }),
     ...(options.numSteps === undefined ? {} : { numSteps: options.numSteps }),
     onProgress,
-  });
+  };
+  const made = options.generator
+    ? await options.generator.generateJudged(request)
+    : await generateJudged(options.models, request);
   if (dir !== undefined && tensorsFile !== undefined && videosFile !== undefined) {
     await mkdir(dir, { recursive: true });
     await saveSafetensors(
