@@ -38,6 +38,12 @@ export interface CommandContext {
   note(line: string): void;
 }
 
+/** --threads for the main thread: `auto` means 1 when worker threads share the cores with it. */
+function mainThreads(global: GlobalOptions): number | 'auto' {
+  if (global.threads !== 'auto') return global.threads;
+  return resolveWorkers(global.workers, global.backend, availableParallelism()) > 1 ? 1 : 'auto';
+}
+
 /** Runs `body` with a context for `command`, cleaning up (progress, SIGINT handler) afterwards. */
 export async function withContext<T>(
   io: CliIo,
@@ -59,7 +65,9 @@ export async function withContext<T>(
         ...(overrides !== undefined ? { overrides } : {}),
         ...(defaults !== undefined ? { defaults } : {}),
       }),
-    backend: async () => (await startBackend(global.backend, global.threads)).name,
+    // With worker threads the main thread computes a shard beside them: one wasm thread each, unless
+    // --threads says otherwise.
+    backend: async () => (await startBackend(global.backend, mainThreads(global))).name,
     workers: () => resolveWorkers(global.workers, global.backend, availableParallelism()),
     resolve: (p) => path.resolve(io.cwd, p),
     result: (text, json) => {

@@ -28,7 +28,10 @@ export function addGlobalOptions(program: Command): Command {
   return program
     .addOption(new Option('--backend <name>', 'compute backend').choices([...BACKEND_NAMES]).default('wasm'))
     .addOption(
-      new Option('--threads <count>', "wasm threads: a count (1-8) or auto, the machine's cores up to 4")
+      new Option(
+        '--threads <count>',
+        "wasm threads: a count (1-8) or auto, the machine's cores up to 4 (1 when --workers is more than 1)",
+      )
         .env(WASM_THREADS_ENV)
         .default('auto'),
     )

@@ -153,6 +153,33 @@ describe('prfl demo --quick', () => {
     expect(readFileSync(result.report, 'utf8')).toContain('id="control"');
   }, 240_000);
 
+  it('--workers 2 (this thread and a worker thread) ends with the numbers of one process', async () => {
+    const whole = path.join(tmp.dir, 'a');
+    const runDir = path.join(tmp.dir, 'w');
+    const r = await prfl(['demo', '--quick', '--workers', '2', '--weights', weights, '--run-dir', runDir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('demo: 2 worker threads');
+    const a = outcome(whole);
+    const b = outcome(runDir);
+    // Generation is the same bit for bit; training is the same up to float summation order.
+    expect(b.before).toEqual(a.before);
+    expect(b.samples.map((x: { before: unknown }) => x.before)).toEqual(
+      a.samples.map((x: { before: unknown }) => x.before),
+    );
+    expect(b.after).toEqual(a.after);
+    expect(b.delta).toEqual(a.delta);
+    expect(b.reward.average).toBe(a.reward.average);
+    b.prfl.forEach((p: { loss: number; k: number }, i: number) => {
+      expect(p.k).toBe(a.prfl[i].k);
+      expect(p.loss).toBeCloseTo(a.prfl[i].loss, 4);
+    });
+    const bad = await prfl(['demo', '--quick', '--workers', '0', '--weights', weights]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(
+      'prfl: --workers (or PRFL_WORKERS): expected auto or an integer from 1 to 16, got "0"\n',
+    );
+  }, 240_000);
+
   it('refuses --quick with --full, and a resume folder that is not a run', async () => {
     const a = await prfl(['demo', '--quick', '--full', '--weights', weights]);
     expect(a.code).toBe(2);

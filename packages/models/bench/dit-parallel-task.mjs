@@ -2,7 +2,7 @@
 // forward, or the forward and backward of mean(v^2), on the shard of the batch it is handed; gradients
 // come back by Wan key.
 import * as tf from '@tensorflow/tfjs-core';
-import { packTensor, unpackTensor } from '@prfl/tensor';
+import { packGradients, packTensor, transferResult, unpackTensor } from '@prfl/tensor';
 
 function inputs(args) {
   return { x: unpackTensor(args.x), text: unpackTensor(args.text), ts: args.timesteps };
@@ -18,14 +18,13 @@ export function forward(model, args) {
 
 export function forwardBackward(model, args) {
   const { x, text, ts } = inputs(args);
-  const named = [...model.namedVariables()];
+  const variables = [...model.namedVariables().values()];
   const { value, grads } = tf.variableGrads(
     () => tf.mul(tf.mean(tf.square(model.predictVelocity(x, ts, { text }))), args.scale),
-    named.map(([, v]) => v),
+    variables,
   );
-  const out = {};
-  for (const [key, v] of named) out[key] = packTensor(grads[v.name]);
+  const flat = packGradients(grads, variables);
   const loss = value.dataSync()[0];
   tf.dispose([x, text, value, ...Object.values(grads)]);
-  return { loss, grads: out };
+  return transferResult({ loss, grads: flat }, [flat.values.buffer]);
 }

@@ -1,12 +1,13 @@
-// Both cores on one training step of the mid Wan DiT: a batch (default 2) forward and forward+backward
+// Both cores on one training step of the mid Wan DiT: a batch (default 2) forward, and forward+backward with
+// an SGD update
 // (a) in this process on one wasm thread, (b) on two wasm threads (XNNPACK's pool), (c) data-parallel on
-// two worker threads of one wasm thread each (@prfl/tensor/parallel's ReplicaPool: the batch split by
-// videos, each worker's gradients packed, sent back and summed here, as the trainers' workers do), and
+// this thread and a worker thread, one wasm thread each (@prfl/tensor/parallel's ParallelGroup: the batch
+// split by videos, the worker's gradients moved back and summed here, as the trainers do), and
 // (d) PyTorch (f32, its BLAS) on the same batch at 1 and 2 threads in the same run, through
 // bench/dit-torch.py --batch. On the *built* packages. Usage:
 //   node bench/dit-parallel.mjs [--preset mid] [--batch 2] [--workers 2] [--min-seconds 3] [--peer] [--out bench/results/dit-parallel.json]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,9 +20,10 @@ import {
   shardRows,
   shutdownBackend,
   sliceRows,
-  sumPackedGradients,
+  sumFlatGradients,
 } from '@prfl/tensor';
-import { ReplicaPool } from '@prfl/tensor/parallel';
+import { ParallelGroup } from '@prfl/tensor/parallel';
+import { forward, forwardBackward } from './dit-parallel-task.mjs';
 import { WanDiT, wanDiTConfig, wanDiTFlops } from '@prfl/models';
 
 const { values } = parseArgs({
@@ -74,6 +76,17 @@ function makeInputs(config) {
   };
 }
 
+/**
+ * A plain SGD update, so that every timed step changes the weights as training does (XNNPACK re-packs a
+ * weight whose tensor changed: a cost of every training step, in one process and on the workers alike).
+ */
+function sgd(vars, grads) {
+  for (const v of vars) {
+    const g = grads[v.name];
+    if (g) v.assign(tf.tidy(() => tf.sub(v, tf.mul(1e-9, g))));
+  }
+}
+
 /** (a), (b): the batch in this process. */
 async function inProcess(threads, config) {
   await initBackend({ backend: 'wasm', threads });
@@ -91,6 +104,7 @@ async function inProcess(threads, config) {
       vars,
     );
     await value.data();
+    sgd(vars, grads);
     tf.dispose([value, ...Object.values(grads)]);
   });
   tf.dispose([x, text]);
@@ -99,13 +113,16 @@ async function inProcess(threads, config) {
   return { forward: fwd, forwardBackward: fb };
 }
 
-/** (c): data-parallel over worker threads, gradients summed here into tensors. */
+/**
+ * (c): data-parallel, this thread and workers - 1 worker threads (ParallelGroup, as the trainers do): the
+ * first shard here on the model itself, the others on replicas; gradients summed here into tensors.
+ */
 async function dataParallel(config) {
   await initBackend({ backend: 'wasm', threads: 1 });
   const model = makeModel(config);
   const { x, text, ts } = makeInputs(config);
   const named = model.namedVariables();
-  const pool = await ReplicaPool.start({ workers, recipe: model.replicaRecipe(), weights: named });
+  const group = await ParallelGroup.start({ ways: workers, recipe: model.replicaRecipe(), weights: named });
   const shards = shardRows(batch, workers).map(([s, e]) => {
     const xs = sliceRows(x, s, e);
     const tx = sliceRows(text, s, e);
@@ -118,20 +135,23 @@ async function dataParallel(config) {
     tf.dispose([xs, tx]);
     return args;
   });
-  const shapes = new Map([...named].map(([k, v]) => [k, v.shape]));
+  const variables = [...named.values()];
   const fwd = await timeIt(async () => {
-    await pool.map({ module: TASKS, export: 'forward' }, shards);
+    await group.map({ module: TASKS, export: 'forward' }, shards, (a) => forward(model, a));
   });
   const fb = await timeIt(async () => {
-    pool.publish(); // as the trainers do before every step
-    const results = await pool.map({ module: TASKS, export: 'forwardBackward' }, shards);
-    const grads = sumPackedGradients(
-      results.map((r) => r.grads),
-      shapes,
+    group.publish(); // as the trainers do before every step
+    const results = await group.map({ module: TASKS, export: 'forwardBackward' }, shards, (a) =>
+      forwardBackward(model, a),
     );
+    const grads = sumFlatGradients(
+      results.map((r) => r.grads),
+      variables,
+    );
+    sgd(variables, grads);
     tf.dispose(Object.values(grads));
   });
-  await pool.close();
+  await group.close();
   tf.dispose([x, text]);
   model.dispose();
   await shutdownBackend();
@@ -220,8 +240,10 @@ const report = {
   gflopForwardBackward: +(flops.forwardBackward / 1e9).toFixed(3),
   notes:
     'ms per batch (median after a warm-up; bestMs the fastest). wasm1: one thread; wasm2threads: XNNPACK with 2 threads; ' +
-    `workers${workers}: ${workers} worker threads with one wasm thread each, the batch split by videos; forward+backward includes ` +
-    'publishing the weights to shared memory, packing each shard, sending the gradients back and summing them into tensors here.',
+    `workers${workers}: ${workers}-way data parallel (this thread and ${workers - 1} worker thread(s), one wasm thread each), the batch split by videos. forwardBackward is a ` +
+    'training step: forward, backward and a plain SGD update of every weight (XNNPACK re-packs changed weights in every run); ' +
+    'on the workers it also includes publishing the weights to shared memory, packing each shard, moving the gradients back ' +
+    'and summing them into tensors here. The PyTorch peer times forward and backward without an update.',
   runs,
   speedup,
   ...(overTorchBest ? { overTorchBest } : {}),

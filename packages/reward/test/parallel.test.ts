@@ -189,7 +189,7 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
       const reward = makeReward();
       try {
         await expect(startPavrmWorkers(reward, { workers: 0 })).rejects.toThrow(
-          /workers must be an integer in \[1, 16\], got 0/,
+          /workers: expected an integer in \[1, 16\] \(the main thread and the worker threads\), got 0/,
         );
         const headOnly = Pavrm.forFeatures(16, { hidden: [8] });
         await expect(startPavrmWorkers(headOnly, { workers: 1 })).rejects.toThrow(

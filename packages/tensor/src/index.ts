@@ -144,7 +144,24 @@ export type {
 export { parseAtomicTempName, removeStaleTempFiles, writeFileAtomic } from './safetensors/atomic.js';
 export type { ChunkWriter, RemoveStaleTempOptions } from './safetensors/atomic.js';
 export { nodeImport } from './node/node-import.js';
-export { packTensor, shardRows, sliceRows, sumPackedGradients, unpackTensor } from './parallel/replica.js';
-export type { PackedTensor, Replica, ReplicaRecipe, ReplicaTask } from './parallel/replica.js';
+export {
+  packGradients,
+  packTensor,
+  shardRows,
+  sliceRows,
+  sumFlatGradients,
+  sumPackedGradients,
+  transferOf,
+  transferResult,
+  unpackTensor,
+} from './parallel/replica.js';
+export type {
+  FlatGradients,
+  PackedTensor,
+  Replica,
+  ReplicaRecipe,
+  ReplicaTask,
+  TransferResult,
+} from './parallel/replica.js';
 export { SharedWeights } from './parallel/shared-weights.js';
 export type { SharedWeightsHandle, SharedWeightsLayout } from './parallel/shared-weights.js';

@@ -17,7 +17,7 @@ import {
   sliceRows,
   sumPackedGradients,
 } from '../src/index.js';
-import { ReplicaPool } from '../src/parallel/index.js';
+import { ParallelGroup, ReplicaPool } from '../src/parallel/index.js';
 
 const FIXTURE = pathToFileURL(new URL('./fixtures/linear-replica.mjs', import.meta.url).pathname).href;
 const task = (name: string) => ({ module: FIXTURE, export: name });
@@ -203,5 +203,46 @@ describe('ReplicaPool.start', () => {
         weights: weights(),
       }),
     ).rejects.toThrow(/w expected shape \[3, 2\], got \[4, 2\]/);
+  });
+});
+
+describe('ParallelGroup', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+  });
+
+  it('runs the first shard here and the others on workers, in order; one way is all here', async () => {
+    const w = tf.variable(tf.ones([3, 2]), true, 'group_w');
+    const b = tf.variable(tf.zeros([2]), true, 'group_b');
+    const weights = new Map<string, tf.Tensor>([
+      ['w', w],
+      ['b', b],
+    ]);
+    const recipe = { module: FIXTURE, export: 'makeLinear', spec: { inputs: 3, outputs: 2 } };
+    const two = await ParallelGroup.start({ ways: 2, recipe, weights });
+    const one = await ParallelGroup.start({ ways: 1, recipe, weights });
+    try {
+      const here = (a: unknown) => ({ threadId: 0, backend: 'main', a });
+      const seen = await two.map<{ threadId: number }>(task('whoAmI'), ['first', 'second'], here);
+      expect(seen[0]).toEqual({ threadId: 0, backend: 'main', a: 'first' });
+      expect(seen[1]?.threadId).toBeGreaterThan(0);
+      w.assign(tf.mul(w, 3));
+      two.publish();
+      const after = await two.map<{ w: number[] }>(task('whoAmI'), ['x', 'y'], here);
+      expect(after[1]?.w).toEqual(Array.from(w.dataSync()));
+      expect(await one.map(task('whoAmI'), ['only'], here)).toEqual([
+        { threadId: 0, backend: 'main', a: 'only' },
+      ]);
+      await expect(one.map(task('whoAmI'), ['a', 'b'], here)).rejects.toThrow(
+        /expected 1 to 1 shards, got 2/,
+      );
+      await expect(ParallelGroup.start({ ways: 0, recipe, weights })).rejects.toThrow(
+        /workers: expected an integer in \[1, 16\]/,
+      );
+    } finally {
+      await two.close();
+      await one.close();
+      tf.dispose([w, b]);
+    }
   });
 });

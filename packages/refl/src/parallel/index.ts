@@ -1,7 +1,8 @@
 /**
- * @prfl/refl/parallel (Node only): data-parallel PRFL over worker threads. Each worker holds a replica of
- * the generator, the frozen reward and the scheduler; every micro-step's videos are split over them, each
- * runs the SFT and reward terms on its shard, and the gradients are summed in shard order for the one
+ * @prfl/refl/parallel (Node only): data-parallel PRFL over worker threads. With `workers: n`, every
+ * micro-step's videos are split into n shards: the first runs in this thread on the run's own models, the
+ * others on n - 1 worker threads holding replicas of the generator, the frozen reward and the scheduler;
+ * each runs the SFT and reward terms on its shard, and the gradients are summed in shard order for the one
  * update the trainer makes. Pass the result as PrflTrainer's `workers` option; close it when done.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,10 +15,10 @@ import {
   type ReplicaRecipe,
   type Scheduler,
   shardRows,
-  sumPackedGradients,
+  sumFlatGradients,
   type VelocityModel,
 } from '@prfl/tensor';
-import { ReplicaPool } from '@prfl/tensor/parallel';
+import { ParallelGroup } from '@prfl/tensor/parallel';
 import type {
   PrflGradientWorkers,
   PrflSummedTerm,
@@ -27,15 +28,17 @@ import type {
 import type { PrflRun } from '../run.js';
 import {
   GENERATOR_PREFIX,
+  type PrflReplica,
   type PrflReplicaSpec,
   type PrflShardArgs,
   type PrflShardResult,
   type PrflShardTerm,
+  prflShardTerms,
   REWARD_PREFIX,
 } from './replica.js';
 
 export interface PrflWorkersOptions {
-  /** Worker threads, 1-16 (on 2 cores: 2). */
+  /** Ways of parallelism, this thread included (1-16; on 2 cores: 2, this thread and one worker). */
   workers: number;
   /** The workers' backend, 'cpu' or 'wasm' (default the main thread's when it is one of them, else wasm). */
   backend?: 'cpu' | 'wasm';
@@ -61,7 +64,7 @@ function replicable(what: string, model: unknown): Replicable {
 const TERMS_TASK = { module: '@prfl/refl', export: 'prflShardTerms' };
 
 /**
- * Starts `workers` threads, each with a replica of the generator, the reward (when given) and the
+ * Starts `workers - 1` threads, each with a replica of the generator, the reward (when given) and the
  * scheduler (FlowUniPCScheduler, the default). The weights are published before every micro-step.
  * @throws InvalidArgumentError for a bad count, a model a worker cannot rebuild, or another scheduler.
  */
@@ -75,7 +78,7 @@ export async function startPrflWorkers(
   if (!(scheduler instanceof FlowUniPCScheduler)) {
     throw new InvalidArgumentError('startPrflWorkers: workers run the FlowUniPCScheduler (the default) only');
   }
-  const weights = new Map<string, tf.Tensor>();
+  const weights = new Map<string, tf.Variable>();
   for (const [k, v] of generator.namedVariables()) weights.set(GENERATOR_PREFIX + k, v);
   if (reward) for (const [k, v] of reward.namedVariables()) weights.set(REWARD_PREFIX + k, v);
   const spec: PrflReplicaSpec = {
@@ -83,16 +86,23 @@ export async function startPrflWorkers(
     reward: reward?.replicaRecipe() ?? null,
     scheduler: { ...scheduler.config },
   };
-  const pool = await ReplicaPool.start({
-    workers: options?.workers,
+  const group = await ParallelGroup.start({
+    ways: options?.workers,
     recipe: { module: '@prfl/refl', export: 'prflReplica', spec },
     weights,
     ...(options?.backend === undefined ? {} : { backend: options.backend }),
   });
   const nameOf = new Map([...generator.namedVariables()].map(([k, v]) => [v.name, GENERATOR_PREFIX + k]));
+  // This thread's shard runs on the run's own models, named as the replicas are.
+  const here: PrflReplica = {
+    generator: components.generator as PrflReplica['generator'],
+    reward: (components.reward ?? null) as PrflReplica['reward'],
+    scheduler,
+    namedVariables: () => weights,
+  };
 
   return {
-    size: pool.size,
+    size: group.ways,
     async terms(input: PrflTermsInput, run: PrflRun): Promise<PrflTermsOutput> {
       if (run.generator !== (components.generator as unknown)) {
         throw new InvalidArgumentError(
@@ -109,7 +119,7 @@ export async function startPrflWorkers(
           throw new InvalidArgumentError(`PRFL workers: ${v.name} is not a generator variable`);
         return n;
       });
-      pool.publish();
+      group.publish();
       const b = input.x0.shape[0];
       const o = run.options;
       const rows = (t: tf.Tensor, s: number, e: number): PackedTensor => {
@@ -121,7 +131,7 @@ export async function startPrflWorkers(
           part.dispose();
         }
       };
-      const shards: PrflShardArgs[] = shardRows(b, pool.size).map(([s, e]) => {
+      const shards: PrflShardArgs[] = shardRows(b, group.ways).map(([s, e]) => {
         const { sft, reward: r } = input;
         const mask = input.conditioning.textMask;
         return {
@@ -151,20 +161,17 @@ export async function startPrflWorkers(
           checkpointing: o.gradientCheckpointing,
         };
       });
-      const results = await pool.map<PrflShardResult>(TERMS_TASK, shards);
-      const shapes = new Map(names.map((n, i) => [n, (variables[i] as tf.Variable).shape]));
-      const sum = (terms: PrflShardTerm[]): PrflSummedTerm => {
-        const summed = sumPackedGradients(
+      const results = await group.map<PrflShardResult>(TERMS_TASK, shards, (a) =>
+        prflShardTerms(here, a as PrflShardArgs),
+      );
+      // In shard order, by the main thread's variable names.
+      const sum = (terms: PrflShardTerm[]): PrflSummedTerm => ({
+        value: tf.scalar(terms.reduce((a, t) => a + t.loss, 0)),
+        grads: sumFlatGradients(
           terms.map((t) => t.grads),
-          shapes,
-        );
-        const grads: tf.NamedTensorMap = {};
-        names.forEach((n, i) => {
-          const g = summed[n];
-          if (g !== undefined) grads[(variables[i] as tf.Variable).name] = g;
-        });
-        return { value: tf.scalar(terms.reduce((a, t) => a + t.loss, 0)), grads };
-      };
+          variables,
+        ) as tf.NamedTensorMap,
+      });
       const sftTerms = results.map((r) => r.sft).filter((t): t is PrflShardTerm => t !== null);
       const rewardTerms = results
         .map((r) => r.reward)
@@ -182,6 +189,6 @@ export async function startPrflWorkers(
           : null,
       };
     },
-    close: () => pool.close(),
+    close: () => group.close(),
   };
 }

@@ -15,12 +15,16 @@ import {
   type LatentRewardModel,
   type LatentVideo,
   nodeImport,
+  type FlatGradients,
   type PackedTensor,
+  packGradients,
   packTensor,
   type ReplicaRecipe,
   type Schedule,
   stepIndex,
   type Timestep,
+  type TransferResult,
+  transferResult,
   unpackTensor,
   type VelocityModel,
 } from '@prfl/tensor';
@@ -107,7 +111,8 @@ export interface PrflShardArgs {
 export interface PrflShardTerm {
   /** The shard's part of the loss (unclamped). */
   loss: number;
-  grads: Record<string, PackedTensor>;
+  /** Flat, in the order of the args' `names`. */
+  grads: FlatGradients;
 }
 
 export interface PrflShardResult {
@@ -115,8 +120,8 @@ export interface PrflShardResult {
   reward: (PrflShardTerm & { logits: PackedTensor }) | null;
 }
 
-/** Steps 2-6 of a PRFL micro-step on one shard, in a worker, on its replica. */
-export function prflShardTerms(replica: PrflReplica, a: PrflShardArgs): PrflShardResult {
+/** Steps 2-6 of a PRFL micro-step on one shard, in a worker, on its replica (the gradients move, not copied). */
+export function prflShardTerms(replica: PrflReplica, a: PrflShardArgs): TransferResult<PrflShardResult> {
   const named = replica.namedVariables();
   const variables = a.names.map((n) => {
     const v = named.get(n);
@@ -129,13 +134,11 @@ export function prflShardTerms(replica: PrflReplica, a: PrflShardArgs): PrflShar
     owned.push(t);
     return t;
   };
+  const moved: ArrayBuffer[] = [];
   const settle = (taped: { value: tf.Scalar; grads: tf.NamedTensorMap }): PrflShardTerm => {
     owned.push(taped.value, ...Object.values(taped.grads));
-    const grads: Record<string, PackedTensor> = {};
-    a.names.forEach((n, i) => {
-      const g = taped.grads[(variables[i] as tf.Variable).name];
-      if (g !== undefined) grads[n] = packTensor(g);
-    });
+    const grads = packGradients(taped.grads, variables);
+    moved.push(grads.values.buffer as ArrayBuffer);
     return { loss: taped.value.dataSync()[0] as number, grads };
   };
   try {
@@ -216,7 +219,7 @@ export function prflShardTerms(replica: PrflReplica, a: PrflShardArgs): PrflShar
         if (logits) owned.push(logits);
       }
     }
-    return { sft, reward };
+    return transferResult({ sft, reward }, moved);
   } finally {
     tf.dispose(owned);
   }

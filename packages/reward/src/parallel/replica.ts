@@ -9,13 +9,17 @@ import {
   type Conditioning,
   type FeatureBackbone,
   type FiniteCheck,
+  type FlatGradients,
   InvalidArgumentError,
   nodeImport,
   type PackedTensor,
+  packGradients,
   packTensor,
   type ReplicaRecipe,
   type Sigma,
   type Timestep,
+  type TransferResult,
+  transferResult,
   unpackTensor,
 } from '@prfl/tensor';
 import type { Aggregation } from '../model/head-params.js';
@@ -68,10 +72,10 @@ export interface PavrmShardArgs {
   names: string[];
 }
 
-/** A shard's results: its part of the loss, gradients by stable name, and its logits. */
+/** A shard's results: its part of the loss, its gradients (flat, in the order of `names`), its logits. */
 export interface PavrmShardResult {
   loss: number;
-  grads: Record<string, PackedTensor>;
+  grads: FlatGradients;
   scores: PackedTensor[];
 }
 
@@ -110,8 +114,8 @@ export function packPavrmShard(
   };
 }
 
-/** Step 4 of the PAVRM training step on one shard, in a worker, on its replica. */
-export function pavrmShardGradients(replica: Pavrm, args: PavrmShardArgs): PavrmShardResult {
+/** Step 4 of the PAVRM training step on one shard, in a worker, on its replica (the gradients move, not copied). */
+export function pavrmShardGradients(replica: Pavrm, args: PavrmShardArgs): TransferResult<PavrmShardResult> {
   const named = replica.namedVariables();
   const variables = args.names.map((n) => {
     const v = named.get(n);
@@ -142,12 +146,11 @@ export function pavrmShardGradients(replica: Pavrm, args: PavrmShardArgs): Pavrm
     };
     const { loss, grads, scores } = pavrmBatchGradients(replica, variables, prepared, args.scale);
     owned.push(loss, ...scores, ...Object.values(grads));
-    const out: Record<string, PackedTensor> = {};
-    args.names.forEach((n, i) => {
-      const g = grads[(variables[i] as tf.Variable).name];
-      if (g !== undefined) out[n] = packTensor(g);
-    });
-    return { loss: loss.dataSync()[0] as number, grads: out, scores: scores.map(packTensor) };
+    const flat = packGradients(grads, variables);
+    return transferResult(
+      { loss: loss.dataSync()[0] as number, grads: flat, scores: scores.map(packTensor) },
+      [flat.values.buffer as ArrayBuffer],
+    );
   } finally {
     tf.dispose(owned);
   }

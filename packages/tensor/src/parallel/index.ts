@@ -3,5 +3,7 @@
  * and generation. The plain-data helpers (SharedWeights, packTensor, shardRows, sumPackedGradients) and the
  * Replica types are in the main entry, which browsers can load.
  */
+export { ParallelGroup } from './parallel-group.js';
+export type { ParallelGroupOptions } from './parallel-group.js';
 export { MAX_REPLICA_WORKERS, ReplicaPool } from './replica-pool.js';
 export type { ReplicaPoolOptions } from './replica-pool.js';

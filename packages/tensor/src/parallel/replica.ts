@@ -113,3 +113,94 @@ export function sumPackedGradients(
   }
   return out;
 }
+
+/**
+ * Gradients of one shard as one flat float32 array (the variables' values one after the other, zeros for
+ * a variable the loss did not reach, `present` false for it): one copy out of the backend, and one buffer
+ * to move to the main thread (see `transferResult`).
+ */
+export interface FlatGradients {
+  values: Float32Array;
+  present: boolean[];
+}
+
+/** Packs `grads` (by tfjs variable name, as tf.variableGrads returns them) in the order of `variables`. */
+export function packGradients(
+  grads: Readonly<Record<string, tf.Tensor>>,
+  variables: readonly tf.Variable[],
+): FlatGradients {
+  const size = variables.reduce((a, v) => a + v.size, 0);
+  const values = new Float32Array(size);
+  const present: boolean[] = [];
+  let offset = 0;
+  for (const v of variables) {
+    const g = grads[v.name];
+    present.push(g !== undefined);
+    if (g !== undefined) {
+      if (g.size !== v.size) {
+        throw new InvalidArgumentError(
+          `packGradients: ${v.name} has ${v.size} values, its gradient ${g.size}`,
+        );
+      }
+      values.set(g.dataSync() as Float32Array, offset);
+    }
+    offset += v.size;
+  }
+  return { values, present };
+}
+
+/**
+ * Adds flat shard gradients in shard order (into the first shard's array, which the caller must own) and
+ * returns them as tensors by the names of `variables` (a variable no shard reached is absent).
+ */
+export function sumFlatGradients(
+  shards: readonly FlatGradients[],
+  variables: readonly { name: string; shape: readonly number[]; size: number }[],
+): Record<string, tf.Tensor> {
+  const size = variables.reduce((a, v) => a + v.size, 0);
+  if (shards.length === 0) throw new InvalidArgumentError('sumFlatGradients: no shards');
+  for (const s of shards) {
+    if (s.values.length !== size || s.present.length !== variables.length) {
+      throw new InvalidArgumentError(
+        `sumFlatGradients: expected ${size} values for ${variables.length} variables, got ${s.values.length} for ${s.present.length}`,
+      );
+    }
+  }
+  const sum = (shards[0] as FlatGradients).values;
+  for (let k = 1; k < shards.length; k++) {
+    const add = (shards[k] as FlatGradients).values;
+    for (let i = 0; i < size; i++) sum[i] = (sum[i] as number) + (add[i] as number);
+  }
+  const out: Record<string, tf.Tensor> = {};
+  let offset = 0;
+  variables.forEach((v, j) => {
+    if (shards.some((s) => s.present[j])) {
+      out[v.name] = tf.tensor(sum.subarray(offset, offset + v.size), [...v.shape], 'float32');
+    }
+    offset += v.size;
+  });
+  return out;
+}
+
+const TRANSFER = Symbol.for('@prfl/tensor/replica-transfer');
+
+/** A task result whose buffers move to the main thread instead of being copied. */
+export interface TransferResult<T> {
+  readonly [TRANSFER]: ArrayBuffer[];
+  readonly value: T;
+}
+
+/**
+ * Marks a task's result so that `buffers` move to the main thread (zero-copy; the worker must not use them
+ * again). The main thread receives `value`.
+ */
+export function transferResult<T>(value: T, buffers: ArrayBuffer[]): TransferResult<T> {
+  return { [TRANSFER]: buffers, value };
+}
+
+/** The buffers of a `transferResult`, or null for a plain result. @internal (the worker's). */
+export function transferOf(result: unknown): { value: unknown; buffers: ArrayBuffer[] } | null {
+  if (result === null || typeof result !== 'object' || !(TRANSFER in result)) return null;
+  const r = result as TransferResult<unknown>;
+  return { value: r.value, buffers: r[TRANSFER] };
+}

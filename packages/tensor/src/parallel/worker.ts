@@ -4,7 +4,7 @@
  * shared weights copied into the replica when the task carries a newer version, then the task's function.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { workerData } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { nodeImport } from '../node/node-import.js';
 import type { Replica, ReplicaRecipe, ReplicaTask } from './replica.js';
 import type { SharedWeightsHandle } from './shared-weights.js';
@@ -76,5 +76,9 @@ export default async function runReplicaTask(message: ReplicaTaskMessage): Promi
     tasks.set(key, loaded);
     run = loaded;
   }
-  return run(replica, message.args);
+  const result = await run(replica, message.args);
+  const moved = tensor.transferOf(result);
+  if (moved === null) return result;
+  // piscina moves what a Transferable lists and resolves the task with its value.
+  return move({ [transferableSymbol]: moved.buffers, [valueSymbol]: moved.value } as never);
 }
