@@ -174,6 +174,7 @@ if (values.peer) {
       String(batch),
       '--presets',
       values.preset,
+      '--sgd',
       '--min-seconds',
       String(minSeconds),
       '--out',
@@ -210,6 +211,10 @@ let overTorchBest;
 if (peer) {
   const best = (k) => Math.min(...peer.results.map((r) => r[k]));
   overTorchBest = {
+    threads: {
+      forward: ratio(runs.wasm2threads.forward.ms, best('forwardMs')),
+      forwardBackward: ratio(runs.wasm2threads.forwardBackward.ms, best('forwardBackwardMs')),
+    },
     workers: {
       forward: ratio(dp.forward.ms, best('forwardMs')),
       forwardBackward: ratio(dp.forwardBackward.ms, best('forwardBackwardMs')),
@@ -222,7 +227,12 @@ if (peer) {
   };
 }
 console.log('speed-up over one thread', JSON.stringify(speedup));
-if (overTorchBest) console.log('time over PyTorch best', JSON.stringify(overTorchBest.workers));
+if (overTorchBest) {
+  console.log(
+    'time over PyTorch best',
+    JSON.stringify({ threads: overTorchBest.threads, workers: overTorchBest.workers }),
+  );
+}
 const report = {
   benchmark: 'dit-parallel',
   command: `node bench/dit-parallel.mjs --preset ${values.preset} --batch ${batch} --workers ${workers} --min-seconds ${minSeconds}${values.peer ? ' --peer' : ''} --out ${values.out}`,
@@ -243,7 +253,7 @@ const report = {
     `workers${workers}: ${workers}-way data parallel (this thread and ${workers - 1} worker thread(s), one wasm thread each), the batch split by videos. forwardBackward is a ` +
     'training step: forward, backward and a plain SGD update of every weight (XNNPACK re-packs changed weights in every run); ' +
     'on the workers it also includes publishing the weights to shared memory, packing each shard, moving the gradients back ' +
-    'and summing them into tensors here. The PyTorch peer times forward and backward without an update.',
+    'and summing them into tensors here. The PyTorch peer (bench/dit-torch.py --sgd) times the same step with the same SGD update.',
   runs,
   speedup,
   ...(overTorchBest ? { overTorchBest } : {}),

@@ -63,6 +63,7 @@ def main():
     ap.add_argument('--out', default=os.path.join(HERE, 'results', 'dit-torch.json'))
     ap.add_argument('--batch', type=int, default=1)
     ap.add_argument('--presets', default='tiny,mid')
+    ap.add_argument('--sgd', action='store_true', help='forward+backward also updates every weight (plain SGD)')
     args = ap.parse_args()
     results = []
     peaks = {}
@@ -70,11 +71,12 @@ def main():
         torch.set_num_threads(threads)
         a = torch.randn(1024, 1024)
         peaks[threads] = round(2 * 1024 ** 3 / (timed(lambda: a @ a, 1)[1] / 1000) / 1e9, 2)
-        results += bench(threads, args.min_seconds, args.batch, args.presets.split(','))
+        results += bench(threads, args.min_seconds, args.batch, args.presets.split(','), args.sgd)
     env = f"LD_LIBRARY_PATH={os.environ['LD_LIBRARY_PATH']} " if os.environ.get('LD_LIBRARY_PATH') else ''
     report = dict(benchmark='dit-torch',
                   command=f'{env}/usr/bin/python3 bench/dit-torch.py --threads {args.threads} --min-seconds {args.min_seconds}'
-                  + (f' --batch {args.batch} --presets {args.presets}' if args.batch != 1 or args.presets != 'tiny,mid' else ''),
+                  + (f' --batch {args.batch} --presets {args.presets}' if args.batch != 1 or args.presets != 'tiny,mid' else '')
+                  + (' --sgd' if args.sgd else ''),
                   date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), torch=torch.__version__,
                   matmulPeakGflops=peaks, loadAverageAtEnd=[round(x, 2) for x in os.getloadavg()],
                   machine=platform.platform(), results=results)
@@ -85,7 +87,7 @@ def main():
     print('wrote', args.out, 'matmul 1024^3 GFLOP/s by threads:', peaks)
 
 
-def bench(threads, min_seconds, batch=1, presets=('tiny', 'mid')):
+def bench(threads, min_seconds, batch=1, presets=('tiny', 'mid'), sgd=False):
     results = []
     for name in presets:
         c = PRESETS[name]
@@ -103,6 +105,11 @@ def bench(threads, min_seconds, batch=1, presets=('tiny', 'mid')):
         def fwd_bwd():
             model.zero_grad(set_to_none=True)
             model(x, t, text).pow(2).mean().backward()
+            if sgd:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        if p.grad is not None:
+                            p.sub_(1e-9 * p.grad)
 
         f_ms, f_best = timed(fwd, min_seconds)
         fb_ms, fb_best = timed(fwd_bwd, min_seconds)
