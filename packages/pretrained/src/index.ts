@@ -46,6 +46,7 @@ export { type FinetuneOptions, type FinetuneResult, finetuneWithPrfl, goodClipDa
 export {
   type GenerateBatchArgs,
   type GenerateBatchResult,
+  type GeneratorModels,
   type GeneratorReplica,
   type GeneratorReplicaSpec,
   generateJudgedBatch,

@@ -19,7 +19,12 @@ import {
 import { InvalidArgumentError, type PackedTensor, packTensor, type ReplicaRecipe } from '@prfl/tensor';
 import { type GenerateJudgedOptions, generateJudged, type JudgedVideo } from '../generate-judged.js';
 
-type GeneratorModels = { textEncoder: TransformerTextEncoder; dit: WanDiT; vae: WanVAE };
+/** The three models a generator replica holds. */
+export interface GeneratorModels {
+  textEncoder: TransformerTextEncoder;
+  dit: WanDiT;
+  vae: WanVAE;
+}
 
 /** What a worker builds its generator from: the DiT's recipe, and the text encoder and VAE as safetensors. */
 export interface GeneratorReplicaSpec {

@@ -23,6 +23,7 @@ import {
   type Schedule,
   stepIndex,
   type Timestep,
+  type Trainable,
   type TransferResult,
   transferResult,
   unpackTensor,
@@ -44,11 +45,9 @@ export interface PrflReplicaSpec {
   scheduler: FlowUniPCConfig;
 }
 
-type Named = { namedVariables(): ReadonlyMap<string, tf.Variable> };
-
 export interface PrflReplica {
-  generator: VelocityModel & Named;
-  reward: (LatentRewardModel & Named) | null;
+  generator: VelocityModel;
+  reward: (LatentRewardModel & Trainable) | null;
   scheduler: FlowUniPCScheduler;
   namedVariables(): ReadonlyMap<string, tf.Variable>;
 }
@@ -67,8 +66,8 @@ export async function prflReplica(spec: PrflReplicaSpec): Promise<PrflReplica> {
   if (typeof spec?.generator?.module !== 'string') {
     throw new InvalidArgumentError('prflReplica: expected the spec startPrflWorkers makes');
   }
-  const generator = await build<VelocityModel & Named>(spec.generator);
-  const reward = spec.reward === null ? null : await build<LatentRewardModel & Named>(spec.reward);
+  const generator = await build<VelocityModel>(spec.generator);
+  const reward = spec.reward === null ? null : await build<LatentRewardModel & Trainable>(spec.reward);
   const named = new Map<string, tf.Variable>();
   for (const [k, v] of generator.namedVariables()) named.set(GENERATOR_PREFIX + k, v);
   if (reward) for (const [k, v] of reward.namedVariables()) named.set(REWARD_PREFIX + k, v);
