@@ -11,16 +11,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '@prfl/tensor';
-import { sampleGridNoiseLevels } from '@prfl/schedulers';
 import type { NoiseLevel } from '@prfl/schedulers';
 import { disposeGrads } from './gradients.js';
-import { sampleStep } from './k-range.js';
 import type { PrflStepMetrics } from './metrics.js';
 import { PhaseClock } from './metrics.js';
-import { finishMicroStep } from './prfl-step.js';
+import { drawMicroStep, finishMicroStep } from './prfl-step.js';
 import type { PrflRun } from './run.js';
 import { sampleWeights } from './sample-weights.js';
-import { applyTextDropout } from './text-dropout.js';
 import { settleTerm, type TermResult } from './term.js';
 import type { VideoBatch } from './types.js';
 import { checkVideoBatch } from './validate.js';
@@ -96,9 +93,8 @@ export async function prflStepParallel(
   }
   const o = run.options;
   const clock = new PhaseClock(run.meter);
-  const b = checkVideoBatch(batch, run.generator.latentChannels);
+  checkVideoBatch(batch, run.generator.latentChannels);
   const x0 = batch.latents;
-  const withReward = o.rewardWeight > 0;
   const microStep = run.microSteps + 1;
   const updatesBefore = run.updates;
   let sft: TermResult | null = null;
@@ -106,16 +102,9 @@ export async function prflStepParallel(
   const owned: tf.Tensor[] = [];
   try {
     // 1. prflStep's draws, in its order: text dropout, the SFT noise levels and eps, k and the noise.
-    const drop = applyTextDropout(batch.conditioning, run.nullConditioning, o.textDropout, run.random.data);
-    owned.push(...drop.created);
+    const { drop, sftLevels, sftEps, k, noise, created } = drawMicroStep(run, batch);
+    owned.push(...created);
     const cond = drop.conditioning;
-    const sftLevels =
-      o.sftWeight > 0 ? sampleGridNoiseLevels(run.random.sft, b, { shift: o.trainingShift }) : [];
-    const sftEps = o.sftWeight > 0 ? run.random.sft.normal<tf.Rank.R5>(x0.shape) : null;
-    if (sftEps) owned.push(sftEps);
-    const k = withReward ? sampleStep(run.random.rollout, run.stepRange) : 0;
-    const noise = withReward ? run.random.rollout.normal<tf.Rank.R5>(x0.shape) : null;
-    if (noise) owned.push(noise);
     // Reward-weighted regression's weights need the whole batch (softmax over it): made here.
     const weights = sftEps ? sampleWeights(run, x0, batch.conditioning) : null;
     if (weights) owned.push(weights);

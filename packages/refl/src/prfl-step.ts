@@ -23,7 +23,7 @@ import {
   type Timestep,
   timestep,
 } from '@prfl/tensor';
-import { sampleGridNoiseLevels } from '@prfl/schedulers';
+import { type GridNoiseLevel, sampleGridNoiseLevels } from '@prfl/schedulers';
 import { sftGrads } from './checkpointing/sft-grads.js';
 import { velocityGrads } from './checkpointing/velocity-grads.js';
 import { addGrads, disposeGrads, globalNorm } from './gradients.js';
@@ -33,7 +33,7 @@ import { rewardLoss } from './reward-loss.js';
 import { batchTimesteps, rolloutTo } from './rollout.js';
 import type { PrflRun } from './run.js';
 import { sampleWeights } from './sample-weights.js';
-import { applyTextDropout } from './text-dropout.js';
+import { applyTextDropout, type DroppedConditioning } from './text-dropout.js';
 import { clampLoss, settleTerm, type TermResult } from './term.js';
 import type { VideoBatch } from './types.js';
 import { applyUpdate } from './update.js';
@@ -54,7 +54,6 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
   const b = checkVideoBatch(batch, run.generator.latentChannels);
   const x0 = batch.latents;
   const ga = o.accumulationSteps;
-  const withReward = o.rewardWeight > 0;
   const reference = o.updateSchedule === 'reference';
   const microStep = run.microSteps + 1;
   // The reference numbers its steps from 1 and updates when (step + 1) % GA == 0 (in both sub-steps).
@@ -80,16 +79,9 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
     // 1. Random draws, each from its own stream, all before any model runs: text dropout (one draw per
     //    video; the same conditioning feeds both terms), the SFT term's noise level (the reference's
     //    uniform index on the shift-5 1000-step grid) and eps, then k and the rollout's starting noise.
-    const drop = applyTextDropout(batch.conditioning, run.nullConditioning, o.textDropout, run.random.data);
-    owned.push(...drop.created);
+    const { drop, sftLevels, sftEps, k, noise, created } = drawMicroStep(run, batch);
+    owned.push(...created);
     const cond = drop.conditioning;
-    const sftLevels =
-      o.sftWeight > 0 ? sampleGridNoiseLevels(run.random.sft, b, { shift: o.trainingShift }) : [];
-    const sftEps = o.sftWeight > 0 ? run.random.sft.normal<tf.Rank.R5>(x0.shape) : null;
-    if (sftEps) owned.push(sftEps);
-    const k = withReward ? sampleStep(run.random.rollout, run.stepRange) : 0;
-    const noise = withReward ? run.random.rollout.normal<tf.Rank.R5>(x0.shape) : null;
-    if (noise) owned.push(noise);
 
     // 2. The SFT term under its own tape (the reference back-propagates the two terms separately, which
     //    also keeps only one term's activations alive at a time). Reward-weighted regression scales each
@@ -227,6 +219,35 @@ export function prflStep(run: PrflRun, batch: VideoBatch): PrflStepMetrics {
     disposeGrads(sft?.grads, rwd?.grads);
     tf.dispose(owned);
   }
+}
+
+/** Step 1's draws of a micro-step, shared by `prflStep` and `prflStepParallel` (the same draws, in order). */
+export interface MicroStepDraws {
+  drop: DroppedConditioning;
+  sftLevels: GridNoiseLevel[];
+  sftEps: tf.Tensor5D | null;
+  k: number;
+  noise: tf.Tensor5D | null;
+  /** The tensors made here (the caller disposes them). */
+  created: tf.Tensor[];
+}
+
+/** Step 1: text dropout, the SFT term's levels and eps, k and the rollout's starting noise. */
+export function drawMicroStep(run: PrflRun, batch: VideoBatch): MicroStepDraws {
+  const o = run.options;
+  const shape = batch.latents.shape;
+  const b = shape[0];
+  const withReward = o.rewardWeight > 0;
+  const drop = applyTextDropout(batch.conditioning, run.nullConditioning, o.textDropout, run.random.data);
+  const created: tf.Tensor[] = [...drop.created];
+  const sftLevels =
+    o.sftWeight > 0 ? sampleGridNoiseLevels(run.random.sft, b, { shift: o.trainingShift }) : [];
+  const sftEps = o.sftWeight > 0 ? run.random.sft.normal<tf.Rank.R5>(shape) : null;
+  if (sftEps) created.push(sftEps);
+  const k = withReward ? sampleStep(run.random.rollout, run.stepRange) : 0;
+  const noise = withReward ? run.random.rollout.normal<tf.Rank.R5>(shape) : null;
+  if (noise) created.push(noise);
+  return { drop, sftLevels, sftEps, k, noise, created };
 }
 
 /** What steps 7-8 of a micro-step read: its terms, draws and bookkeeping. */

@@ -146,6 +146,7 @@ export type { ChunkWriter, RemoveStaleTempOptions } from './safetensors/atomic.j
 export { nodeImport } from './node/node-import.js';
 export {
   packGradients,
+  packRows,
   packTensor,
   shardRows,
   sliceRows,
@@ -153,7 +154,9 @@ export {
   sumPackedGradients,
   transferOf,
   transferResult,
+  unpackOwned,
   unpackTensor,
+  variablesByName,
 } from './parallel/replica.js';
 export type {
   FlatGradients,

@@ -11,7 +11,7 @@ import {
   InvalidArgumentError,
   type LatentRewardModel,
   type PackedTensor,
-  packTensor,
+  packRows,
   type ReplicaRecipe,
   type Scheduler,
   shardRows,
@@ -122,15 +122,7 @@ export async function startPrflWorkers(
       group.publish();
       const b = input.x0.shape[0];
       const o = run.options;
-      const rows = (t: tf.Tensor, s: number, e: number): PackedTensor => {
-        if (s === 0 && e === t.shape[0]) return packTensor(t);
-        const part = tf.slice(t, [s], [e - s]);
-        try {
-          return packTensor(part);
-        } finally {
-          part.dispose();
-        }
-      };
+      const rows = packRows;
       const shards: PrflShardArgs[] = shardRows(b, group.ways).map(([s, e]) => {
         const { sft, reward: r } = input;
         const mask = input.conditioning.textMask;

@@ -26,7 +26,8 @@ import {
   type Trainable,
   type TransferResult,
   transferResult,
-  unpackTensor,
+  unpackOwned,
+  variablesByName,
   type VelocityModel,
 } from '@prfl/tensor';
 import { sftGrads } from '../checkpointing/sft-grads.js';
@@ -121,18 +122,9 @@ export interface PrflShardResult {
 
 /** Steps 2-6 of a PRFL micro-step on one shard, in a worker, on its replica (the gradients move, not copied). */
 export function prflShardTerms(replica: PrflReplica, a: PrflShardArgs): TransferResult<PrflShardResult> {
-  const named = replica.namedVariables();
-  const variables = a.names.map((n) => {
-    const v = named.get(n);
-    if (v === undefined) throw new InvalidArgumentError(`prflShardTerms: the replica has no variable ${n}`);
-    return v;
-  });
+  const variables = variablesByName(replica, a.names, 'prflShardTerms');
   const owned: tf.Tensor[] = [];
-  const take = <T extends tf.Tensor>(p: PackedTensor): T => {
-    const t = unpackTensor(p) as T;
-    owned.push(t);
-    return t;
-  };
+  const take = <T extends tf.Tensor>(p: PackedTensor): T => unpackOwned<T>(p, owned);
   const moved: ArrayBuffer[] = [];
   const settle = (taped: { value: tf.Scalar; grads: tf.NamedTensorMap }): PrflShardTerm => {
     owned.push(taped.value, ...Object.values(taped.grads));

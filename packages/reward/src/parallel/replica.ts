@@ -14,13 +14,15 @@ import {
   nodeImport,
   type PackedTensor,
   packGradients,
+  packRows,
   packTensor,
   type ReplicaRecipe,
   type Sigma,
   type Timestep,
   type TransferResult,
   transferResult,
-  unpackTensor,
+  unpackOwned,
+  variablesByName,
 } from '@prfl/tensor';
 import type { Aggregation } from '../model/head-params.js';
 import { Pavrm } from '../model/pavrm.js';
@@ -90,15 +92,7 @@ export function packPavrmShard(
     throw new InvalidArgumentError('PAVRM workers: image conditioning is not supported (text only)');
   }
   const b = p.x0.shape[0];
-  const rows = (t: tf.Tensor): PackedTensor => {
-    if (start === 0 && end === t.shape[0]) return packTensor(t);
-    const part = tf.slice(t, [start], [end - start]);
-    try {
-      return packTensor(part);
-    } finally {
-      part.dispose();
-    }
-  };
+  const rows = (t: tf.Tensor): PackedTensor => packRows(t, start, end);
   return {
     kind: p.kind,
     x0: rows(p.x0),
@@ -116,19 +110,9 @@ export function packPavrmShard(
 
 /** Step 4 of the PAVRM training step on one shard, in a worker, on its replica (the gradients move, not copied). */
 export function pavrmShardGradients(replica: Pavrm, args: PavrmShardArgs): TransferResult<PavrmShardResult> {
-  const named = replica.namedVariables();
-  const variables = args.names.map((n) => {
-    const v = named.get(n);
-    if (v === undefined)
-      throw new InvalidArgumentError(`pavrmShardGradients: the replica has no variable ${n}`);
-    return v;
-  });
+  const variables = variablesByName(replica, args.names, 'pavrmShardGradients');
   const owned: tf.Tensor[] = [];
-  const take = <T extends tf.Tensor>(p: PackedTensor): T => {
-    const t = unpackTensor(p) as T;
-    owned.push(t);
-    return t;
-  };
+  const take = <T extends tf.Tensor>(p: PackedTensor): T => unpackOwned<T>(p, owned);
   try {
     const conditioning: Conditioning = {
       text: take<tf.Tensor3D>(args.text),

@@ -57,6 +57,41 @@ export function unpackTensor(p: PackedTensor): tf.Tensor {
   return tf.tensor(p.data, p.shape, p.dtype);
 }
 
+/** Rows [start, end) of a tensor along axis 0, packed (the whole tensor without a slice when it is all rows). */
+export function packRows(t: tf.Tensor, start: number, end: number): PackedTensor {
+  if (start === 0 && end === t.shape[0]) return packTensor(t);
+  const part = tf.slice(t, [start], [end - start]);
+  try {
+    return packTensor(part);
+  } finally {
+    part.dispose();
+  }
+}
+
+/** `unpackTensor`, the new tensor also pushed to `owned` (what a task disposes when it ends). */
+export function unpackOwned<T extends tf.Tensor>(p: PackedTensor, owned: tf.Tensor[]): T {
+  const t = unpackTensor(p) as T;
+  owned.push(t);
+  return t;
+}
+
+/**
+ * A replica's variables by the names the main thread sent (in that order).
+ * @throws InvalidArgumentError naming the first one the replica does not have.
+ */
+export function variablesByName(
+  replica: { namedVariables(): ReadonlyMap<string, tf.Variable> },
+  names: readonly string[],
+  what: string,
+): tf.Variable[] {
+  const named = replica.namedVariables();
+  return names.map((n) => {
+    const v = named.get(n);
+    if (v === undefined) throw new InvalidArgumentError(`${what}: the replica has no variable ${n}`);
+    return v;
+  });
+}
+
 /** Rows [start, end) of a tensor along axis 0 (a new tensor). */
 export function sliceRows<T extends tf.Tensor>(t: T, start: number, end: number): T {
   return tf.slice(t, [start], [end - start]) as T;
