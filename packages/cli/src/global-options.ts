@@ -71,29 +71,24 @@ export function globalOptions(command: Command): GlobalOptions {
   };
 }
 
-/** `--threads` (or PRFL_WASM_THREADS): `auto` or an integer from 1 to 8; empty means `auto`. */
-export function parseThreads(text: string): number | 'auto' {
+/** A count option (or its environment variable): `auto` or an integer from 1 to `max`; empty means `auto`. */
+function parseCount(option: string, env: string, max: number, text: string): number | 'auto' {
   if (text === 'auto' || text === '') return 'auto';
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 8) {
+  if (!/^\d+$/.test(text) || n < 1 || n > max) {
     throw new UsageError(
-      `--threads (or ${WASM_THREADS_ENV}): expected auto or an integer from 1 to 8, got ${JSON.stringify(text)}`,
+      `${option} (or ${env}): expected auto or an integer from 1 to ${max}, got ${JSON.stringify(text)}`,
     );
   }
   return n;
 }
 
-/** `--workers` (or PRFL_WORKERS): `auto` or an integer from 1 to 16; empty means `auto`. */
-export function parseWorkers(text: string): number | 'auto' {
-  if (text === 'auto' || text === '') return 'auto';
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > 16) {
-    throw new UsageError(
-      `--workers (or ${WORKERS_ENV}): expected auto or an integer from 1 to 16, got ${JSON.stringify(text)}`,
-    );
-  }
-  return n;
-}
+/** `--threads` (or PRFL_WASM_THREADS): `auto` or an integer from 1 to 8. */
+export const parseThreads = (text: string): number | 'auto' =>
+  parseCount('--threads', WASM_THREADS_ENV, 8, text);
+
+/** `--workers` (or PRFL_WORKERS): `auto` or an integer from 1 to 16. */
+export const parseWorkers = (text: string): number | 'auto' => parseCount('--workers', WORKERS_ENV, 16, text);
 
 /** What --workers means on this machine: auto is the cores (at most 4), or 1 on webgpu (one device). */
 export function resolveWorkers(workers: number | 'auto', backend: string, cores: number): number {
