@@ -26,8 +26,11 @@ export interface CommandContext {
     overrides?: ResolveConfigOptions['overrides'],
     defaults?: ResolveConfigOptions['defaults'],
   ): Promise<ResolvedConfig>;
-  /** Starts the --backend backend (commands that compute call this). */
-  backend(): Promise<string>;
+  /**
+   * Starts the --backend backend (commands that compute call this). `withWorkers`: the command runs worker
+   * threads (--workers), so `--threads auto` gives this thread one wasm thread.
+   */
+  backend(options?: { withWorkers?: boolean }): Promise<string>;
   /** Worker threads for data-parallel work (--workers resolved for this machine and backend). */
   workers(): number;
   /** A path from the command line, resolved against the working folder. */
@@ -67,7 +70,8 @@ export async function withContext<T>(
       }),
     // With worker threads the main thread computes a shard beside them: one wasm thread each, unless
     // --threads says otherwise.
-    backend: async () => (await startBackend(global.backend, mainThreads(global))).name,
+    backend: async (options) =>
+      (await startBackend(global.backend, options?.withWorkers ? mainThreads(global) : global.threads)).name,
     workers: () => resolveWorkers(global.workers, global.backend, availableParallelism()),
     resolve: (p) => path.resolve(io.cwd, p),
     result: (text, json) => {

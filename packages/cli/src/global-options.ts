@@ -30,7 +30,7 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(
       new Option(
         '--threads <count>',
-        "wasm threads: a count (1-8) or auto, the machine's cores up to 4 (1 when --workers is more than 1)",
+        "wasm threads: a count (1-8) or auto, the machine's cores up to 4 (1 in commands that run --workers)",
       )
         .env(WASM_THREADS_ENV)
         .default('auto'),
@@ -38,7 +38,7 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(
       new Option(
         '--workers <count>',
-        "worker threads for data-parallel work (generation, reward training): a count (1-16) or auto, the machine's cores up to 4 (1 on webgpu)",
+        "worker threads for data-parallel work (demo: generation, PAVRM and PRFL training): a count (1-16) or auto, the machine's cores up to 4 (1 on webgpu)",
       )
         .env(WORKERS_ENV)
         .default('auto'),

@@ -174,6 +174,10 @@ describe('prfl bench', () => {
     expect(JSON.parse(fromEnv.stdout).backendDetail).toBe('wasm (simd, 1 thread)');
     const empty = bench(['--out', 'threads-empty.json'], '');
     expect(empty.status, empty.stderr).toBe(0);
+    // --workers changes --threads auto only in commands that run worker threads (bench does not).
+    const withWorkers = bench(['--workers', '2', '--out', 'threads-workers.json'], '');
+    expect(withWorkers.status, withWorkers.stderr).toBe(0);
+    expect(JSON.parse(withWorkers.stdout).backendDetail).toBe(JSON.parse(empty.stdout).backendDetail);
     const bad = bench(['--threads', '9']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe(

@@ -187,9 +187,12 @@ export async function finetuneWithPrfl(options: FinetuneOptions): Promise<Finetu
     );
     return { step: result.step, metrics };
   } finally {
-    trainer?.dispose();
-    await workers?.close();
-    tf.dispose([data.latents, data.text, empty.text]);
+    try {
+      trainer?.dispose();
+    } finally {
+      await workers?.close();
+      tf.dispose([data.latents, data.text, empty.text]);
+    }
   }
 }
 

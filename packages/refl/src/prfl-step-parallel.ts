@@ -87,7 +87,8 @@ export async function prflStepParallel(
   workers: PrflGradientWorkers,
 ): Promise<PrflStepMetrics> {
   const started = performance.now();
-  const unsupported = parallelUnsupported(run);
+  const unsupported =
+    parallelUnsupported(run) ?? (batch?.conditioning?.image !== undefined ? 'image conditioning' : null);
   if (unsupported !== null) {
     throw new InvalidArgumentError(`prflStepParallel: ${unsupported} is not available on worker threads`);
   }
@@ -122,7 +123,13 @@ export async function prflStepParallel(
     );
     endWorkers();
     if (out.reward) owned.push(out.reward.logits);
-    if (out.sft) sft = settleTerm(run, 'sft', clampSum(out.sft, o.maxLoss));
+    try {
+      if (out.sft) sft = settleTerm(run, 'sft', clampSum(out.sft, o.maxLoss));
+    } catch (e) {
+      // The reward term's sums are not settled yet: free them too.
+      if (out.reward) tf.dispose([out.reward.value, ...Object.values(out.reward.grads)]);
+      throw e;
+    }
     if (out.reward) rwd = settleTerm(run, 'reward', clampSum(out.reward, o.maxLoss));
 
     // 7-8. prflStep's own.

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { WanDiT } from '@prfl/models';
+import { FlowMatchEulerScheduler } from '@prfl/schedulers';
 import { Pavrm } from '@prfl/reward';
 import { Generator, initBackend, type LatentVideo, shutdownBackend } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -128,6 +129,19 @@ describe('data-parallel PRFL on two worker threads (wasm)', () => {
       expect(() => new PrflTrainer({ generator, reward }, { workers: {} as never })).toThrow(
         /startPrflWorkers/,
       );
+      // A run on another scheduler than the workers' is refused before anything is computed.
+      const euler = new PrflTrainer(
+        { generator, reward, nullConditioning: { text: nul }, scheduler: new FlowMatchEulerScheduler() },
+        { workers, seed: 1 },
+      );
+      try {
+        const source = tensorVideoSource({ latents, conditioning: { text } });
+        await expect(euler.fit(source, { epochs: 1, batchSize: 2, maxSteps: 1 })).rejects.toThrow(
+          /the run's scheduler \(FlowMatchEulerScheduler\) is not the one they replicate/,
+        );
+      } finally {
+        euler.dispose();
+      }
       await expect(startPrflWorkers({ generator: {} as never }, { workers: 1 })).rejects.toThrow(
         /generator has no replicaRecipe/,
       );

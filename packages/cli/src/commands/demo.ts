@@ -76,7 +76,7 @@ export async function demoCommand(ctx: CommandContext, o: DemoCommandOptions): P
   }
   const config = await ctx.config();
   const run = await RunDir.open(runDir, config);
-  const backend = await ctx.backend();
+  const backend = await ctx.backend({ withWorkers: true });
   ctx.note(`demo: run folder ${runDir} (backend ${backend})`);
   run.metrics({ event: o.resume ? 'resume' : 'start', settings });
   await writeTextAtomic(saved, `${JSON.stringify(settings, null, 2)}\n`);

@@ -60,6 +60,11 @@ export async function startGenerationWorkers(
       }
       const { onProgress, batchSize: _b, ...rest } = o;
       const first = rest.firstIndex ?? 0;
+      if (!Number.isSafeInteger(first) || first < 0) {
+        throw new InvalidArgumentError(
+          `generateJudged: firstIndex must be a non-negative integer, got ${String(first)}`,
+        );
+      }
       const batches = [];
       for (let i = 0; i < prompts.length; i += batchSize) {
         batches.push({ ...rest, prompts: prompts.slice(i, i + batchSize), firstIndex: first + i });

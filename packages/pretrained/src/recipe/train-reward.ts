@@ -215,11 +215,18 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
   };
   const ckptDir =
     options.checkpointDir ?? (options.runDir === undefined ? undefined : path.join(options.runDir, 'pavrm'));
-  if (ckptDir !== undefined) await setAsideStaleCheckpoint(ckptDir, dataKey(options, count, seed));
-  const trainer =
-    ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
-      ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)
-      : new PavrmTrainer(reward, trainerOptions);
+  let trainer: PavrmTrainer;
+  try {
+    if (ckptDir !== undefined) await setAsideStaleCheckpoint(ckptDir, dataKey(options, count, seed));
+    trainer =
+      ckptDir !== undefined && existsSync(path.join(ckptDir, CHECKPOINT_FILE))
+        ? await PavrmTrainer.resume(ckptDir, reward, trainerOptions)
+        : new PavrmTrainer(reward, trainerOptions);
+  } catch (e) {
+    // A damaged checkpoint or a refused option: the worker threads and their replicas go too.
+    await workers?.close();
+    throw e;
+  }
   const owned: tf.Tensor[] = [...made.owned];
   try {
     // Fewer videos (or pairs) than a batch: the batch is all of them, not none (dropLast would drop it).
@@ -237,9 +244,12 @@ export async function trainReward(options: TrainRewardOptions): Promise<TrainedR
     });
     return { reward, videos: data.videos, step: result.step };
   } finally {
-    trainer.dispose();
-    await workers?.close();
-    tf.dispose([data.latents, data.text, ...owned]);
+    try {
+      trainer.dispose();
+    } finally {
+      await workers?.close();
+      tf.dispose([data.latents, data.text, ...owned]);
+    }
   }
 }
 

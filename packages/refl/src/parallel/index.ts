@@ -109,6 +109,23 @@ export async function startPrflWorkers(
           'PRFL workers: the run trains another generator than the one they replicate',
         );
       }
+      if ((run.reward ?? undefined) !== (components.reward as unknown) && input.reward) {
+        throw new InvalidArgumentError(
+          'PRFL workers: the run scores with another reward than the one they replicate',
+        );
+      }
+      const runScheduler = run.scheduler as unknown;
+      if (
+        runScheduler !== scheduler &&
+        !(
+          runScheduler instanceof FlowUniPCScheduler &&
+          JSON.stringify(runScheduler.config) === JSON.stringify(scheduler.config)
+        )
+      ) {
+        throw new InvalidArgumentError(
+          `PRFL workers: the run's scheduler (${(runScheduler as { constructor?: { name?: string } })?.constructor?.name ?? typeof runScheduler}) is not the one they replicate (FlowUniPCScheduler ${JSON.stringify(scheduler.config)}); pass it to startPrflWorkers`,
+        );
+      }
       if (input.reward && reward === null) {
         throw new InvalidArgumentError('PRFL workers: the reward term needs workers started with the reward');
       }

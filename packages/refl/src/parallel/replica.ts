@@ -123,6 +123,9 @@ export interface PrflShardResult {
 /** Steps 2-6 of a PRFL micro-step on one shard, in a worker, on its replica (the gradients move, not copied). */
 export function prflShardTerms(replica: PrflReplica, a: PrflShardArgs): TransferResult<PrflShardResult> {
   const variables = variablesByName(replica, a.names, 'prflShardTerms');
+  // What trains is the main thread's choice: a fresh replica's own flags (frozen embeddings, say) must not
+  // make tfjs drop a gradient the main thread asked for.
+  for (const v of variables) v.trainable = true;
   const owned: tf.Tensor[] = [];
   const take = <T extends tf.Tensor>(p: PackedTensor): T => unpackOwned<T>(p, owned);
   const moved: ArrayBuffer[] = [];

@@ -111,6 +111,9 @@ export function packPavrmShard(
 /** Step 4 of the PAVRM training step on one shard, in a worker, on its replica (the gradients move, not copied). */
 export function pavrmShardGradients(replica: Pavrm, args: PavrmShardArgs): TransferResult<PavrmShardResult> {
   const variables = variablesByName(replica, args.names, 'pavrmShardGradients');
+  // What trains is the main thread's choice: a fresh replica's own flags (frozen embeddings, say) must not
+  // make tfjs drop a gradient the main thread asked for.
+  for (const v of variables) v.trainable = true;
   const owned: tf.Tensor[] = [];
   const take = <T extends tf.Tensor>(p: PackedTensor): T => unpackOwned<T>(p, owned);
   try {

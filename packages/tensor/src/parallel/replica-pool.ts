@@ -23,7 +23,7 @@ export interface ReplicaPoolOptions {
    * `publish()` (the same map is read again, so pass the live variables).
    */
   weights: ReadonlyMap<string, tf.Tensor>;
-  /** The workers' backend: 'cpu' or 'wasm'. Default the main thread's when it is one of them, else wasm. */
+  /** The workers' backend: 'cpu' or 'wasm'. Default the main thread's (refused when it is webgpu). */
   backend?: 'cpu' | 'wasm';
 }
 
@@ -99,16 +99,17 @@ export class ReplicaPool {
       );
     }
     if (typeof o.recipe?.module !== 'string' || typeof o.recipe?.export !== 'string') {
-      throw new InvalidArgumentError('ReplicaPool: recipe must be { module, export, spec? }');
+      throw new InvalidArgumentError(
+        `ReplicaPool: recipe must be { module, export, spec? }, got ${JSON.stringify(o.recipe)?.slice(0, 120)}`,
+      );
     }
     if (!(o.weights instanceof Map) || o.weights.size === 0) {
       throw new InvalidArgumentError('ReplicaPool: weights must be a non-empty Map of name -> tensor');
     }
-    const current = tf.getBackend();
-    const backend = o.backend ?? (current === 'cpu' || current === 'wasm' ? current : 'wasm');
+    const backend = o.backend ?? tf.getBackend();
     if (backend !== 'cpu' && backend !== 'wasm') {
       throw new InvalidArgumentError(
-        `ReplicaPool: workers run on 'cpu' or 'wasm', got ${JSON.stringify(backend)}`,
+        `ReplicaPool: workers run on 'cpu' or 'wasm', got ${JSON.stringify(backend)}${o.backend === undefined ? " (this thread's backend; pass backend, or use one worker)" : ''}`,
       );
     }
     const weights = SharedWeights.of(o.weights);
