@@ -38,7 +38,7 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(
       new Option(
         '--workers <count>',
-        "worker threads for data-parallel work (demo: generation, PAVRM and PRFL training): a count (1-16) or auto, the machine's cores up to 4 (1 on webgpu)",
+        "worker threads for data-parallel work (demo, train-reward, train: generation, PAVRM and PRFL training): a count (1-16) or auto, the machine's cores up to 4 (1 on webgpu)",
       )
         .env(WORKERS_ENV)
         .default('auto'),

@@ -157,6 +157,36 @@ describe('prfl train', () => {
     await checkWeights(dir);
   });
 
+  it('--workers 2: this thread and a worker thread train as one process does (the same losses and verdicts)', async () => {
+    const one = path.join(tmp.dir, 'prfl');
+    const dir = path.join(tmp.dir, 'prfl-workers');
+    const r = await prfl([
+      'train',
+      ...tiny(),
+      '--eval-videos',
+      '3',
+      '--workers',
+      '2',
+      '--run-dir',
+      dir,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('train: 2-way data parallel');
+    const losses = (d: string) =>
+      read(path.join(d, 'metrics.jsonl'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((m) => m.stage === 'train');
+    const a = losses(one);
+    const b = losses(dir);
+    expect(b.map((m) => m.k)).toEqual(a.map((m) => m.k));
+    for (const [i, m] of b.entries()) expect(m.loss).toBeCloseTo(a[i].loss, 4);
+    expect(json(path.join(dir, 'eval.json'))).toEqual(json(path.join(one, 'eval.json')));
+    checkRun(dir, 'prfl', 2);
+  });
+
   it('sft and rwr: the same run folder without a reward term; --eval-videos 0 judges nothing', async () => {
     // sft: 3 clips in batches of 2 make one batch an epoch (the odd clip is dropped), and all 6 steps run.
     for (const [method, steps, clips] of [

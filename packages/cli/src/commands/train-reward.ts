@@ -10,6 +10,7 @@ import path from 'node:path';
 import { formatPrompt, parsePrompt } from '@prfl/datasets';
 import { wanDiTConfigFromJson } from '@prfl/models';
 import { DIT_DIR, disposePavrm, type EmbeddedModels } from '@prfl/pretrained';
+import { startGenerationWorkers } from '@prfl/pretrained/parallel';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   evaluatePixelReward,
@@ -219,7 +220,9 @@ export async function trainRewardCommand(
     },
   );
   try {
-    const backend = await ctx.backend();
+    // Worker threads generate the videos and train the PAVRM (the pixel-space reward trains here).
+    const workers = options.space === 'pixel' ? 1 : ctx.workers();
+    const backend = await ctx.backend({ withWorkers: workers > 1 });
     ctx.progress.phase('load', 1);
     const models = await loadModels(options.weights, { reward: false });
     ctx.progress.update(1);
@@ -238,7 +241,14 @@ export async function trainRewardCommand(
         return await trainPixelSpace(ctx, { models, config, options, run, data, backend, resumed, began });
       }
       const watch = trainingWatch(ctx, run, { generate: 'generate + label', train: 'train PAVRM' });
+      if (workers > 1) {
+        ctx.note(`train-reward: ${workers} worker threads (generation, data-parallel PAVRM training)`);
+      }
+      const generator =
+        workers > 1 && data === undefined ? await startGenerationWorkers(models, { workers }) : undefined;
       const trained = await trainReward({
+        workers,
+        ...(generator === undefined ? {} : { generator }),
         models,
         world: models.manifest.world,
         seed,
@@ -259,7 +269,7 @@ export async function trainRewardCommand(
         ...(data === undefined ? {} : { data }),
         onProgress: watch.onProgress,
         signal: ctx.signal,
-      });
+      }).finally(() => generator?.close());
       try {
         if (trained.step < steps) {
           throw new InterruptedError(

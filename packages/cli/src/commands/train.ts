@@ -275,8 +275,12 @@ export async function trainCommand(ctx: CommandContext, o: TrainCommandOptions):
       },
     };
   });
+  // Worker threads train every method but RGB ReFL (its pixel readout runs in one process).
+  const workers = options.method === 'rgb-refl' ? 1 : ctx.workers();
   try {
-    const backend = await ctx.backend();
+    const backend = await ctx.backend({ withWorkers: workers > 1 });
+    if (workers > 1)
+      ctx.note(`train: ${workers}-way data parallel (this thread and ${workers - 1} worker threads)`);
     ctx.progress.phase('load', 1);
     const models = await loadModels(options.weights);
     ctx.progress.update(1);
@@ -319,6 +323,7 @@ export async function trainCommand(ctx: CommandContext, o: TrainCommandOptions):
         clipMotionDefectRate: method === 'rwr' ? 0.5 : 0,
         ...(method === 'rgb-refl' ? { decoder: models.vae } : {}),
         seed: config.number('train.seed'),
+        workers,
         prfl: trainerOptions(config, method, options.kRange),
         checkpointDir: run.file(CHECKPOINTS_DIR),
         checkpointEvery: config.number('train.save_interval'),
