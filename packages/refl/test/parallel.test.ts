@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { WanDiT } from '@prfl/models';
 import { FlowMatchEulerScheduler } from '@prfl/schedulers';
 import { Pavrm } from '@prfl/reward';
-import { Generator, initBackend, type LatentVideo, shutdownBackend } from '@prfl/tensor';
+import { Generator, initBackend, type LatentVideo, maxRelDiffByName, shutdownBackend } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type PrflOptions,
@@ -33,19 +33,6 @@ function models() {
 
 function weights(m: { namedVariables(): ReadonlyMap<string, tf.Variable> }): Map<string, Float32Array> {
   return new Map([...m.namedVariables()].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));
-}
-
-/** Largest difference of any element over its tensor's largest magnitude. */
-function maxRelDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let worst = 0;
-  for (const [k, x] of a) {
-    const y = b.get(k) as Float32Array;
-    let scale = 1e-3;
-    for (const v of x) scale = Math.max(scale, Math.abs(v));
-    for (let i = 0; i < x.length; i++)
-      worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)) / scale);
-  }
-  return worst;
 }
 
 describe('data-parallel PRFL on two worker threads (wasm)', () => {
@@ -100,7 +87,7 @@ describe('data-parallel PRFL on two worker threads (wasm)', () => {
       expect(n.gradNorm.reward).toBeCloseTo(m.gradNorm.reward, 3);
       expect(n.phases.workers?.ms ?? 0).toBeGreaterThan(0);
     });
-    expect(maxRelDiff(a.weights, b.weights)).toBeLessThan(1e-3);
+    expect(maxRelDiffByName(a.weights, b.weights)).toBeLessThan(1e-3);
     return a;
   };
 

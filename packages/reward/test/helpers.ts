@@ -70,3 +70,16 @@ export function tinyReward(
 export function tinyBatch(count = 4, seed = 7) {
   return motionLatentBatch(new Gen(seed), count);
 }
+
+/**
+ * @prfl/models' WanDiT class when that workspace package is installed, else undefined (@prfl/reward does
+ * not depend on it; the suites that need it are skipped without it).
+ */
+export async function optionalWanDiT<T>(): Promise<T | undefined> {
+  const specifier = '@prfl/models';
+  try {
+    return ((await import(/* @vite-ignore */ specifier)) as { WanDiT: T }).WanDiT;
+  } catch {
+    return undefined;
+  }
+}

@@ -5,8 +5,9 @@
  * built packages (turbo builds them before the tests).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backendsUnderTest, Generator, initBackend, shutdownBackend } from '@prfl/tensor';
+import { backendsUnderTest, Generator, initBackend, maxRelDiffByName, shutdownBackend } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { optionalWanDiT } from './helpers.js';
 import {
   Pavrm,
   pavrmBatchGradients,
@@ -22,13 +23,7 @@ interface WanLike {
   dispose(): void;
 }
 type WanCtor = new (config: string, options: { seed: number }) => WanLike;
-const specifier = '@prfl/models';
-let WanDiT: WanCtor | undefined;
-try {
-  WanDiT = ((await import(/* @vite-ignore */ specifier)) as { WanDiT: WanCtor }).WanDiT;
-} catch {
-  WanDiT = undefined;
-}
+const WanDiT = await optionalWanDiT<WanCtor>();
 
 function makeReward(): Pavrm {
   const dit = new (WanDiT as WanCtor)('tiny', { seed: 3 });
@@ -53,18 +48,6 @@ function withoutKeyBias(w: Map<string, Float32Array>): Map<string, Float32Array>
   return out;
 }
 
-function maxRelDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let worst = 0;
-  for (const [k, x] of a) {
-    const y = b.get(k) as Float32Array;
-    let scale = 1e-3;
-    for (const v of x) scale = Math.max(scale, Math.abs(v));
-    for (let i = 0; i < x.length; i++)
-      worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)) / scale);
-  }
-  return worst;
-}
-
 describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
   'data-parallel PAVRM training on %s',
   (backend) => {
@@ -84,7 +67,7 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
 
       const local = makeReward();
       const parallel = makeReward();
-      expect(maxRelDiff(weights(local), weights(parallel))).toBe(0);
+      expect(maxRelDiffByName(weights(local), weights(parallel))).toBe(0);
       const workers = await startPavrmWorkers(parallel, { workers: 2 });
       try {
         expect(workers.size).toBe(2);
@@ -119,14 +102,14 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
           expect(n.gradNorm).toBeCloseTo(m.gradNorm, 4);
         });
         // The weights moved, and moved alike.
-        expect(maxRelDiff(weights(local), weights(makeRewardSnapshot()))).toBeGreaterThan(1e-4);
+        expect(maxRelDiffByName(weights(local), weights(makeRewardSnapshot()))).toBeGreaterThan(1e-4);
         // The query attention's key bias has a zero gradient (softmax ignores a shift shared by all keys), so
         // AdamW turns its rounding noise into full-size steps of random sign in either run: left out. AdamW
         // also enlarges the rounding differences of other small gradients, hence 1e-3 of each tensor's
         // scale after six steps (the gradients themselves agree to 1e-4: the next test).
-        expect(maxRelDiff(withoutKeyBias(weights(local)), withoutKeyBias(weights(parallel)))).toBeLessThan(
-          1e-3,
-        );
+        expect(
+          maxRelDiffByName(withoutKeyBias(weights(local)), withoutKeyBias(weights(parallel))),
+        ).toBeLessThan(1e-3);
       } finally {
         await workers.close();
         local.dispose();

@@ -18,6 +18,7 @@ import {
   timestep,
 } from '@prfl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { optionalWanDiT } from './helpers.js';
 import { loadReward, Pavrm, PavrmTrainer, saveReward } from '../src/index.js';
 
 interface WanLike {
@@ -26,13 +27,7 @@ interface WanLike {
 }
 type WanCtor = new (preset: string, options: { seed: number }) => WanLike;
 
-const specifier = '@prfl/models';
-let WanDiT: WanCtor | undefined;
-try {
-  WanDiT = ((await import(/* @vite-ignore */ specifier)) as { WanDiT: WanCtor }).WanDiT;
-} catch {
-  WanDiT = undefined;
-}
+const WanDiT = await optionalWanDiT<WanCtor>();
 
 describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
   'PAVRM on the Wan DiT (@prfl/models) on %s',

@@ -32,7 +32,7 @@ export type { Strides } from './ops/conv3d.js';
 export { linear, matMul } from './ops/matmul.js';
 export { installFastWasmSlice } from './ops/wasm-slice.js';
 export { PRFL_GRADIENTS } from './register-gradients.js';
-export { backendsUnderTest, maxAbsDiff } from './testing/backends.js';
+export { backendsUnderTest, maxAbsDiff, maxRelDiffByName } from './testing/backends.js';
 export { Generator, seededNoise } from './random.js';
 export type { GeneratorState } from './random.js';
 export { sigma, sigmaToTimestep, stepIndex, timestep, timestepToSigma } from './types.js';

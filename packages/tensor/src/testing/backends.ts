@@ -31,3 +31,24 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
   return m;
 }
+
+/**
+ * Largest difference between same-named arrays over the largest magnitude of the first one's array
+ * (at least `floor`): how far two trainings' weights drifted apart, tensor by tensor.
+ */
+export function maxRelDiffByName(
+  a: ReadonlyMap<string, ArrayLike<number>>,
+  b: ReadonlyMap<string, ArrayLike<number>>,
+  floor = 1e-3,
+): number {
+  let worst = 0;
+  for (const [k, x] of a) {
+    const y = b.get(k);
+    if (y === undefined || y.length !== x.length) return Number.POSITIVE_INFINITY;
+    let scale = floor;
+    for (let i = 0; i < x.length; i++) scale = Math.max(scale, Math.abs(x[i] as number));
+    for (let i = 0; i < x.length; i++)
+      worst = Math.max(worst, Math.abs((x[i] as number) - (y[i] as number)) / scale);
+  }
+  return worst;
+}
