@@ -34,6 +34,12 @@ function makeReward(): Pavrm {
   }
 }
 
+/** A PAVRM and its backbone (the PAVRM does not own it). */
+function disposeReward(reward: Pavrm): void {
+  reward.dispose();
+  (reward.backbone as unknown as { dispose(): void }).dispose();
+}
+
 function weights(reward: Pavrm): Map<string, Float32Array> {
   return new Map([...reward.namedVariables()].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));
 }
@@ -73,11 +79,16 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
         expect(workers.size).toBe(2);
         const run = async (reward: Pavrm, withWorkers: boolean) => {
           const steps: PavrmStepMetrics[] = [];
+          const tensors: number[] = [];
+          const start = tf.memory().numTensors;
           const options = {
             seed: 5,
             lrHead: 1e-2,
             lrBackbone: 1e-3,
-            onStep: (m: PavrmStepMetrics) => steps.push(m),
+            onStep: (m: PavrmStepMetrics) => {
+              steps.push(m);
+              tensors.push(tf.memory().numTensors - start);
+            },
           };
           const bce = new PavrmTrainer(reward, withWorkers ? { ...options, workers } : options);
           // Batches of 4 and 2: shards of 2 + 2, and of 1 + 1.
@@ -86,10 +97,15 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
           const bt = new PavrmTrainer(reward, withWorkers ? { ...options, workers } : options);
           await bt.fit(pairwise, { epochs: 1, batchSize: 3, disposeBatches: true });
           bt.dispose();
-          return steps;
+          return { steps, tensors };
         };
-        const a = await run(local, false);
-        const b = await run(parallel, true);
+        const { steps: a, tensors: ta } = await run(local, false);
+        const { steps: b, tensors: tb } = await run(parallel, true);
+        // No leak on either side: flat across steps once AdamW has its moments (per trainer), and the
+        // data-parallel steps keep no more tensors than the single-process ones.
+        expect(tb.slice(1, 4)).toEqual([tb[1], tb[1], tb[1]]);
+        expect(tb[5]).toBe(tb[4]);
+        expect(tb).toEqual(ta);
         expect(b.length).toBe(a.length);
         expect(a.length).toBe(6);
         a.forEach((m, i) => {
@@ -112,8 +128,8 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
         ).toBeLessThan(1e-3);
       } finally {
         await workers.close();
-        local.dispose();
-        parallel.dispose();
+        disposeReward(local);
+        disposeReward(parallel);
         tf.dispose([latents, lose, text, labels]);
       }
     }, 120_000);
@@ -163,7 +179,7 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
         ]);
       } finally {
         await workers.close();
-        reward.dispose();
+        disposeReward(reward);
         tf.dispose([x0, eps, text, labels]);
       }
     });
@@ -181,7 +197,7 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
         headOnly.dispose();
         expect(() => new PavrmTrainer(reward, { workers: {} as never })).toThrow(/startPavrmWorkers/);
       } finally {
-        reward.dispose();
+        disposeReward(reward);
       }
     });
   },
@@ -190,7 +206,7 @@ describe.skipIf(WanDiT === undefined).each(backendsUnderTest())(
 let snapshot: Pavrm | undefined;
 /** A fresh (untrained) PAVRM of the same seed, to show that training moved the weights. */
 function makeRewardSnapshot(): Pavrm {
-  snapshot?.dispose();
+  if (snapshot) disposeReward(snapshot);
   snapshot = makeReward();
   return snapshot;
 }

@@ -151,7 +151,6 @@ export {
   shardRows,
   sliceRows,
   sumFlatGradients,
-  sumPackedGradients,
   transferOf,
   transferResult,
   unpackOwned,

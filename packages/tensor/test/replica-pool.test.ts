@@ -10,12 +10,12 @@ import {
   Generator,
   InvalidArgumentError,
   initBackend,
-  type PackedTensor,
+  type FlatGradients,
   packTensor,
   SharedWeights,
   shardRows,
   sliceRows,
-  sumPackedGradients,
+  sumFlatGradients,
 } from '../src/index.js';
 import { ParallelGroup, ReplicaPool } from '../src/parallel/index.js';
 
@@ -128,24 +128,17 @@ describe('ReplicaPool', () => {
       tf.dispose([xs, ts]);
       return args;
     });
-    const results = await pool.map<{ loss: number; grads: Record<string, PackedTensor> }>(
-      task('gradients'),
-      shards,
-    );
-    const summed = sumPackedGradients(
+    const results = await pool.map<{ loss: number; grads: FlatGradients }>(task('gradients'), shards);
+    // The moved arrays arrive whole; summed in shard order into tensors by this thread's variable names.
+    for (const r of results) expect(r.grads.values.length).toBe(w.size + b.size);
+    const summed = sumFlatGradients(
       results.map((r) => r.grads),
-      new Map([
-        ['w', w.shape],
-        ['b', b.shape],
-      ]),
+      [w, b],
     );
     const local = tf.variableGrads(() => tf.sum(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), t))), [w, b]);
     expect(results.reduce((a, r) => a + r.loss, 0)).toBeCloseTo(local.value.dataSync()[0] as number, 4);
-    for (const [name, v] of [
-      ['w', w],
-      ['b', b],
-    ] as const) {
-      const a = summed[name]?.dataSync() as Float32Array;
+    for (const v of [w, b]) {
+      const a = summed[v.name]?.dataSync() as Float32Array;
       const e = local.grads[v.name]?.dataSync() as Float32Array;
       for (let i = 0; i < e.length; i++) expect(a[i]).toBeCloseTo(e[i] as number, 4);
     }

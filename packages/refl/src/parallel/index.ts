@@ -171,7 +171,8 @@ export async function startPrflWorkers(
         };
       });
       const results = await group.map<PrflShardResult>(TERMS_TASK, shards, (a) =>
-        prflShardTerms(here, a as PrflShardArgs),
+        // The run's own scheduler (checked equal above), not a second instance with caches of its own.
+        prflShardTerms({ ...here, scheduler: run.scheduler as FlowUniPCScheduler }, a as PrflShardArgs),
       );
       // In shard order, by the main thread's variable names.
       const sum = (terms: PrflShardTerm[]): PrflSummedTerm => ({

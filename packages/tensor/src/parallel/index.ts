@@ -1,7 +1,7 @@
 /**
  * @prfl/tensor/parallel (Node only): worker threads holding model replicas, for data-parallel training
- * and generation. The plain-data helpers (SharedWeights, packTensor, shardRows, sumPackedGradients) and the
- * Replica types are in the main entry, which browsers can load.
+ * and generation. The plain-data helpers (SharedWeights, packTensor, shardRows, packGradients,
+ * sumFlatGradients) and the Replica types are in the main entry, which browsers can load.
  */
 export { ParallelGroup } from './parallel-group.js';
 export type { ParallelGroupOptions } from './parallel-group.js';

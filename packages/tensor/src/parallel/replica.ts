@@ -120,36 +120,6 @@ export function shardRows(n: number, parts: number): Array<[number, number]> {
 }
 
 /**
- * Adds per-shard gradients (name -> packed values) in shard order into new tensors, by the names of
- * `shapes`; a shard without a name contributes zero to it. The order is fixed, so the sum does not
- * depend on which worker finished first.
- */
-export function sumPackedGradients(
-  shards: ReadonlyArray<Readonly<Record<string, PackedTensor>>>,
-  shapes: ReadonlyMap<string, readonly number[]>,
-): Record<string, tf.Tensor> {
-  const out: Record<string, tf.Tensor> = {};
-  for (const [name, shape] of shapes) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const sum = new Float32Array(size);
-    let seen = false;
-    for (const shard of shards) {
-      const g = shard[name];
-      if (g === undefined) continue;
-      if (g.data.length !== size) {
-        throw new InvalidArgumentError(
-          `sumPackedGradients: ${name} expected ${size} values, got ${g.data.length}`,
-        );
-      }
-      seen = true;
-      for (let i = 0; i < size; i++) sum[i] = (sum[i] as number) + (g.data[i] as number);
-    }
-    if (seen) out[name] = tf.tensor(sum, [...shape], 'float32');
-  }
-  return out;
-}
-
-/**
  * Gradients of one shard as one flat float32 array (the variables' values one after the other, zeros for
  * a variable the loss did not reach, `present` false for it): one copy out of the backend, and one buffer
  * to move to the main thread (see `transferResult`).
